@@ -1,0 +1,361 @@
+/**
+ * One audit end to end: model bytes -> shape probe -> stride-1 twins with the aliasing
+ * measurement in the graph -> one pass over the samples -> report.
+ */
+import { createHash } from 'node:crypto';
+import { Cifar10Set, loadCifar10Test } from '../data/cifar10.js';
+import { AUTO_PRESETS, fillModelInput, InvalidOptionError, Layout, Preprocessing, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
+import { addSums, aliasingMetrics, AliasingSums, emptySums } from '../metrics/aliasing.js';
+import { addAliasingMeasurement, AliasingOutputs } from '../metrics/spectralGraph.js';
+import { assignStages, stageSummaries } from '../metrics/stages.js';
+import { decodeModel, encodeModel, ModelError } from '../onnx/codec.js';
+import { DownsamplingOp, findDownsamplingOps, ModelSummary, summarizeModel } from '../onnx/inspect.js';
+import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surgery.js';
+import { FloatTensor, ModelSession, RuntimeLoadError } from '../runtime/session.js';
+import { AuditOptions } from './options.js';
+import { AuditReport, DownsamplingReport, PreprocessingReport } from './report.js';
+import { TOOL_VERSION } from './version.js';
+
+export interface AuditProgress {
+  phase: 'loading' | 'probing' | 'choosing-preprocessing' | 'measuring' | 'done';
+  /** 0..1 over the whole audit. */
+  fraction: number;
+  message: string;
+}
+
+export interface AuditEnvironment {
+  /** A dataset already in memory (the service keeps one); loaded on demand otherwise. */
+  dataset?: Cifar10Set;
+  onProgress?: (p: AuditProgress) => void;
+}
+
+/** Relative tolerance of the twin invariant: float32 rounding of differently ordered sums. */
+const TWIN_TOLERANCE = 1e-4;
+/** Samples used to rank preprocessing presets under `auto`. */
+const AUTO_SAMPLES = 256;
+const CHANCE_FLAG_ACCURACY = 0.2;
+
+/** Runs one audit. Bad input throws ModelError or InvalidOptionError; both are the caller's 4xx / exit 2. */
+export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, env: AuditEnvironment = {}): Promise<AuditReport> {
+  const started = performance.now();
+  const progress = env.onProgress ?? (() => {});
+  progress({ phase: 'loading', fraction: 0, message: 'reading model' });
+  const model = decodeModel(modelBytes);
+  const summary = summarizeModel(model);
+  const layout = resolveLayout(options.layout, summary.input.shape);
+  checkSpatialSize(summary, layout);
+  const { ops, unsupported } = findDownsamplingOps(model);
+  const dataset = env.dataset ?? (await loadCifar10Test({ dir: options.cifar10Dir }));
+  const samples = Math.min(options.samples, dataset.count);
+  const batch = summary.input.fixedBatch ?? Math.min(options.batch, samples);
+  const loadSeconds = seconds(started);
+
+  progress({ phase: 'probing', fraction: 0.02, message: 'probing shapes' });
+  const probeStarted = performance.now();
+  const probe = await openProbe(modelBytes);
+  let geometries: Map<string, Geometry>;
+  let pre: Preprocessing;
+  let preReport: Omit<PreprocessingReport, 'layout'>;
+  try {
+    const input = new InputBatcher(dataset, batch, layout);
+    geometries = await probeGeometry(probe.session, probe.ops, summary, input, PRESET_FOR_PROBE);
+    ({ pre, report: preReport } = await choosePreprocessing(probe.session, summary, options, input, samples, progress));
+  } finally {
+    await probe.session.release();
+  }
+  const probeSeconds = seconds(probeStarted);
+
+  const sessionStarted = performance.now();
+  const plan = buildAuditModel(modelBytes, geometries);
+  let session: ModelSession;
+  try {
+    session = await ModelSession.open(plan.bytes, { ep: options.ep });
+  } catch (err) {
+    if (err instanceof RuntimeLoadError) throw new ModelError('UNSUPPORTED_MODEL', err.message);
+    throw err;
+  }
+  const sessionSeconds = seconds(sessionStarted);
+
+  const measureStarted = performance.now();
+  let correct = 0;
+  const sums = plan.measured.map(() => emptySums());
+  const twinStats = plan.measured.map(() => ({ maxAbsError: 0, maxAbsOutput: 0 }));
+  const input = new InputBatcher(dataset, batch, layout);
+  try {
+    const logitsName = summary.outputs[0];
+    const fetches = [logitsName, ...plan.measured.flatMap((m) => (m.outputs ? Object.values(m.outputs) : []))];
+    for (let start = 0; start < samples; start += batch) {
+      const count = Math.min(batch, samples - start);
+      const result = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, fetches);
+      correct += countCorrect(result[logitsName], dataset.labels, start, count);
+      plan.measured.forEach((m, i) => {
+        if (!m.outputs) return;
+        sums[i] = addSums(sums[i], batchSums(result, m.outputs, count));
+        const stats = twinStats[i];
+        stats.maxAbsError = Math.max(stats.maxAbsError, maxOf(result[m.outputs.twinError].data, count));
+        stats.maxAbsOutput = Math.max(stats.maxAbsOutput, maxOf(result[m.outputs.outputMaxAbs].data, count));
+      });
+      const done = start + count;
+      progress({ phase: 'measuring', fraction: 0.1 + 0.9 * (done / samples), message: `${done}/${samples} images` });
+    }
+  } finally {
+    await session.release();
+  }
+  const measureSeconds = seconds(measureStarted);
+
+  const downsampling = assignStages(
+    plan.measured.map((m, i): Omit<DownsamplingReport, 'stage'> => {
+      const geometry = geometries.get(m.op.output);
+      const metrics = m.outputs ? aliasingMetrics(sums[i]) : null;
+      const { maxAbsError, maxAbsOutput } = twinStats[i];
+      const relativeError = maxAbsOutput > 0 ? maxAbsError / maxAbsOutput : maxAbsError;
+      const twinOk = m.outputs !== undefined && relativeError <= TWIN_TOLERANCE;
+      return {
+        node: m.op.node.name || m.op.output,
+        op: m.op.op,
+        stride: m.op.strides,
+        kernel: m.op.kernel,
+        dilations: m.op.dilations,
+        twinPads: m.twinPads ?? null,
+        inputShape: geometry ? [...geometry.inputShape] : [],
+        outputShape: geometry ? [...geometry.outputShape] : [],
+        am: metrics?.am ?? null,
+        amRel: metrics?.amRel ?? null,
+        aliasEnergy: metrics?.aliasEnergy ?? null,
+        maps: sums[i].maps,
+        twinCheck: m.outputs ? { maxAbsError, relativeError, ok: twinOk } : null,
+        ...(m.error ? { error: m.error } : !twinOk ? { error: `stride-1 twin breaks the invariant twin[::s] == output (relative error ${relativeError.toExponential(2)})` } : {}),
+      };
+    }),
+  );
+  const measuredOk = downsampling.filter((d) => d.am !== null && !d.error) as (DownsamplingReport & { am: number; amRel: number; aliasEnergy: number })[];
+  const cleanAccuracy = correct / samples;
+  const flags: string[] = [];
+  if (cleanAccuracy < CHANCE_FLAG_ACCURACY) {
+    flags.push(`clean accuracy ${(cleanAccuracy * 100).toFixed(1)}% is near chance: the preprocessing (${pre.name}) or layout (${layout}) probably does not match the model`);
+  }
+  if (ops.length === 0) flags.push('no strided Conv/MaxPool/AveragePool: nothing to measure for aliasing');
+  for (const d of downsampling) if (d.error) flags.push(`${d.node}: ${d.error}`);
+
+  const report: AuditReport = {
+    tool: { name: 'alias-audit', version: TOOL_VERSION },
+    model: {
+      sha256: createHash('sha256').update(modelBytes).digest('hex'),
+      bytes: modelBytes.length,
+      opset: summary.opset,
+      irVersion: summary.irVersion,
+      producer: summary.producer,
+      input: { name: summary.input.name, shape: summary.input.shape, layout, batchUsed: batch },
+    },
+    dataset: { name: 'CIFAR-10 test', source: dataset.source, samples, selection: 'first', preprocessing: { ...preReport, layout } },
+    executionProvider: { requested: options.ep, used: session.provider, fallbacks: [...session.failedProviders] },
+    cleanAccuracy,
+    cleanCorrect: correct,
+    downsampling,
+    stages: stageSummaries(measuredOk),
+    unsupported,
+    robustness: null,
+    flags,
+    timings: {
+      totalSeconds: seconds(started),
+      loadSeconds,
+      probeSeconds,
+      sessionSeconds,
+      measureSeconds,
+      imagesPerSecond: samples / Math.max(measureSeconds, 1e-9),
+    },
+  };
+  if (options.maxAmRel !== undefined) report.thresholds = { maxAmRel: maxAmRelCheck(downsampling, options.maxAmRel) };
+  progress({ phase: 'done', fraction: 1, message: 'done' });
+  return report;
+}
+
+const PRESET_FOR_PROBE: Preprocessing = { name: 'none', mean: [0, 0, 0], std: [1, 1, 1], scale: 1 };
+
+function seconds(since: number): number {
+  return (performance.now() - since) / 1000;
+}
+
+function checkSpatialSize(summary: ModelSummary, layout: Layout): void {
+  const [h, w] = layout === 'NCHW' ? [summary.input.shape[2], summary.input.shape[3]] : [summary.input.shape[1], summary.input.shape[2]];
+  if ((typeof h === 'number' && h !== 32) || (typeof w === 'number' && w !== 32)) {
+    throw new ModelError('UNSUPPORTED_MODEL', `the model takes ${h}x${w} images; CIFAR-10 samples are 32x32`);
+  }
+}
+
+/** Reuses one input buffer per batch; pads a short last batch for fixed-batch models. */
+class InputBatcher {
+  private readonly buffer: Float32Array;
+  readonly dims: number[];
+
+  constructor(private readonly dataset: Cifar10Set, private readonly batch: number, layout: Layout) {
+    this.buffer = new Float32Array(batch * 3072);
+    this.dims = layout === 'NCHW' ? [batch, 3, 32, 32] : [batch, 32, 32, 3];
+  }
+
+  get labels(): Uint8Array {
+    return this.dataset.labels;
+  }
+
+  fill(start: number, count: number, pre: Preprocessing): FloatTensor {
+    fillModelInput(this.dataset, start, count, pre, this.layout(), this.buffer.subarray(0, count * 3072));
+    if (count < this.batch) this.buffer.fill(0, count * 3072);
+    return { data: this.buffer, dims: this.dims };
+  }
+
+  private layout(): Layout {
+    return this.dims[1] === 3 ? 'NCHW' : 'NHWC';
+  }
+}
+
+interface Probe {
+  session: ModelSession;
+  ops: DownsamplingOp[];
+}
+
+/** The original model with each strided op's input and output exposed, on CPU. */
+async function openProbe(modelBytes: Uint8Array): Promise<Probe> {
+  const model = decodeModel(modelBytes);
+  const { ops } = findDownsamplingOps(model);
+  exposeForShapeProbe(model, ops);
+  try {
+    return { session: await ModelSession.open(encodeModel(model), { ep: 'cpu' }), ops };
+  } catch (err) {
+    if (err instanceof RuntimeLoadError) throw new ModelError('UNSUPPORTED_MODEL', err.message);
+    throw err;
+  }
+}
+
+type Geometry = OpGeometry & { inputShape: readonly number[]; outputShape: readonly number[] };
+
+/** Reads each strided op's real input and output shapes from one run. */
+async function probeGeometry(session: ModelSession, ops: DownsamplingOp[], summary: ModelSummary, input: InputBatcher, pre: Preprocessing): Promise<Map<string, Geometry>> {
+  const geometries = new Map<string, Geometry>();
+  if (ops.length === 0) return geometries;
+  const names = [...new Set(ops.flatMap((o) => [o.input, o.output]))];
+  let result: Record<string, FloatTensor>;
+  try {
+    result = await session.run({ [summary.input.name]: input.fill(0, 1, pre) }, names);
+  } catch (err) {
+    throw new ModelError('UNSUPPORTED_MODEL', `the model does not run on a CIFAR-10 image: ${(err as Error).message}`);
+  }
+  for (const op of ops) {
+    const inShape = result[op.input].dims;
+    const outShape = result[op.output].dims;
+    if (inShape.length !== 4 || outShape.length !== 4) continue;
+    geometries.set(op.output, {
+      inputHW: [inShape[2], inShape[3]],
+      outputHW: [outShape[2], outShape[3]],
+      inputShape: inShape.slice(1),
+      outputShape: outShape.slice(1),
+    });
+  }
+  return geometries;
+}
+
+/** Explicit mean/std, a preset, or for `auto` the preset with the best accuracy on the first samples. */
+async function choosePreprocessing(
+  session: ModelSession,
+  summary: ModelSummary,
+  options: AuditOptions,
+  input: InputBatcher,
+  samples: number,
+  progress: (p: AuditProgress) => void,
+): Promise<{ pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'> }> {
+  const describe = (pre: Preprocessing, chosenBy: PreprocessingReport['chosenBy']) => ({ name: pre.name, mean: [...pre.mean], std: [...pre.std], scale: pre.scale, chosenBy });
+  if (options.mean !== undefined || options.preprocess !== 'auto') {
+    const pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? 'none' : options.preprocess, mean: options.mean, std: options.std, scale: options.scale });
+    return { pre, report: describe(pre, options.mean !== undefined ? 'explicit' : 'preset') };
+  }
+  progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'trying preprocessing presets' });
+  const n = Math.min(samples, AUTO_SAMPLES);
+  const candidates: { name: string; accuracy: number; samples: number }[] = [];
+  let best: Preprocessing | undefined;
+  let bestAccuracy = -1;
+  for (const preset of AUTO_PRESETS) {
+    const pre = resolvePreprocessing({ preset, scale: options.scale });
+    let correct = 0;
+    for (let start = 0; start < n; start += input.dims[0]) {
+      const count = Math.min(input.dims[0], n - start);
+      const out = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, [summary.outputs[0]]);
+      correct += countCorrect(out[summary.outputs[0]], input.labels, start, count);
+    }
+    const accuracy = correct / n;
+    candidates.push({ name: preset, accuracy, samples: n });
+    if (accuracy > bestAccuracy) {
+      bestAccuracy = accuracy;
+      best = pre;
+    }
+  }
+  if (!best) throw new InvalidOptionError('no preprocessing preset to try');
+  return { pre: best, report: { ...describe(best, 'auto'), candidates } };
+}
+
+interface MeasuredOp {
+  op: DownsamplingOp;
+  outputs?: AliasingOutputs;
+  twinPads?: [number, number, number, number];
+  error?: string;
+}
+
+/** The audit graph: the model plus, per strided op, its twin and the in-graph measurement. */
+function buildAuditModel(modelBytes: Uint8Array, geometries: Map<string, OpGeometry>): { bytes: Uint8Array; measured: MeasuredOp[] } {
+  const model = decodeModel(modelBytes);
+  const { ops } = findDownsamplingOps(model);
+  const opset = model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
+  const measured: MeasuredOp[] = ops.map((op, i) => {
+    const geometry = geometries.get(op.output);
+    if (!geometry) return { op, error: 'shape probe did not give a 4-D input and output' };
+    try {
+      const twin = addStrideOneTwin(model.graph, op, geometry);
+      const outputs = addAliasingMeasurement(model.graph, opset, op.output, twin.output, geometry.outputHW, op.strides, `aa_op${i}`);
+      return { op, outputs, twinPads: twin.pads };
+    } catch (err) {
+      return { op, error: (err as Error).message };
+    }
+  });
+  model.graph.toposort();
+  return { bytes: encodeModel(model), measured };
+}
+
+function batchSums(result: Record<string, FloatTensor>, o: AliasingOutputs, count: number): AliasingSums {
+  const perMap = result[o.sumAbsD];
+  const channels = perMap.dims[1] ?? 1;
+  const n = count * channels; // rows past `count` are padding of a fixed-size batch
+  const total = (name: string): number => {
+    const d = result[name].data;
+    let s = 0;
+    for (let i = 0; i < n; i++) s += d[i];
+    return s;
+  };
+  return { sumAbsD: total(o.sumAbsD), sumAbsF2: total(o.sumAbsF2), sumSqD: total(o.sumSqD), sumSqF2: total(o.sumSqF2), maps: n };
+}
+
+function maxOf(data: Float32Array, count: number): number {
+  let m = 0;
+  for (let i = 0; i < count; i++) m = Number.isNaN(data[i]) ? Number.POSITIVE_INFINITY : Math.max(m, data[i]);
+  return m;
+}
+
+function countCorrect(logits: FloatTensor, labels: Uint8Array, start: number, count: number): number {
+  const classes = logits.data.length / logits.dims[0];
+  let correct = 0;
+  for (let i = 0; i < count; i++) {
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (logits.data[i * classes + k] > logits.data[i * classes + best]) best = k;
+    if (best === labels[start + i]) correct++;
+  }
+  return correct;
+}
+
+function maxAmRelCheck(ops: DownsamplingReport[], limit: number): { limit: number; worst: number | null; worstNode: string | null; passed: boolean } {
+  let worst: number | null = null;
+  let worstNode: string | null = null;
+  for (const op of ops) {
+    if (op.amRel !== null && (worst === null || op.amRel > worst)) {
+      worst = op.amRel;
+      worstNode = op.node;
+    }
+  }
+  return { limit, worst, worstNode, passed: worst === null || worst <= limit };
+}

@@ -1,0 +1,81 @@
+/** The audit report (SPEC §6): field names are a contract with users' pipelines. */
+
+export interface TwinCheck {
+  /** Largest |twin[::s] - original| over all samples. */
+  maxAbsError: number;
+  /** maxAbsError relative to the largest |original| value. */
+  relativeError: number;
+  ok: boolean;
+}
+
+export interface DownsamplingReport {
+  node: string;
+  op: string;
+  stride: [number, number];
+  kernel: [number, number];
+  dilations: [number, number];
+  /** Resolved pads of the op [top, left, bottom, right] (end pads as declared). */
+  twinPads: [number, number, number, number] | null;
+  inputShape: number[];
+  outputShape: number[];
+  stage: number;
+  am: number | null;
+  amRel: number | null;
+  aliasEnergy: number | null;
+  /** Feature maps measured (images x channels). */
+  maps: number;
+  twinCheck: TwinCheck | null;
+  /** Why this op could not be measured, when it could not. */
+  error?: string;
+}
+
+export interface StageReport {
+  stage: number;
+  resolution: [number, number];
+  ops: string[];
+  am: number;
+  amRel: number;
+  aliasEnergy: number;
+}
+
+export interface PreprocessingReport {
+  name: string;
+  mean: number[];
+  std: number[];
+  scale: number;
+  layout: 'NCHW' | 'NHWC';
+  /** How it was chosen: 'explicit', 'preset', or 'auto' with the candidates tried. */
+  chosenBy: 'explicit' | 'preset' | 'auto';
+  candidates?: { name: string; accuracy: number; samples: number }[];
+}
+
+export interface AuditReport {
+  tool: { name: 'alias-audit'; version: string };
+  model: {
+    sha256: string;
+    bytes: number;
+    opset: number;
+    irVersion: number;
+    producer: string;
+    input: { name: string; shape: (number | string | null)[]; layout: 'NCHW' | 'NHWC'; batchUsed: number };
+  };
+  dataset: { name: 'CIFAR-10 test'; source: string; samples: number; selection: 'first'; preprocessing: PreprocessingReport };
+  executionProvider: { requested: string; used: string; fallbacks: { provider: string; error: string }[] };
+  cleanAccuracy: number;
+  cleanCorrect: number;
+  downsampling: DownsamplingReport[];
+  stages: StageReport[];
+  unsupported: { node: string; op: string; reason: string }[];
+  /** Robustness estimates (SPEC §4); null until an attack suite is requested and available. */
+  robustness: null;
+  flags: string[];
+  thresholds?: { maxAmRel: { limit: number; worst: number | null; worstNode: string | null; passed: boolean } };
+  timings: {
+    totalSeconds: number;
+    loadSeconds: number;
+    probeSeconds: number;
+    sessionSeconds: number;
+    measureSeconds: number;
+    imagesPerSecond: number;
+  };
+}

@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+/**
+ * `alias-audit` command line. Exit codes: 0 pass, 1 a threshold failed, 2 bad input or usage,
+ * 3 an internal failure (a bug or a runtime crash, not the user's input).
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { runAudit } from '../audit/audit.js';
+import { AuditOptions, parseAuditOptions, RawOptions } from '../audit/options.js';
+import { TOOL_VERSION } from '../audit/version.js';
+import { defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
+import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
+import { InvalidOptionError } from '../data/preprocess.js';
+import { ModelError } from '../onnx/codec.js';
+import { ProgressBar } from './progress.js';
+
+const USAGE = `usage:
+  alias-audit audit MODEL.onnx [options]   audit a CIFAR-10 classifier, print the JSON report
+  alias-audit data                         download and check the CIFAR-10 test set
+  alias-audit --version | --help
+
+audit options:
+  --samples N          first N CIFAR-10 test images (default 1000)
+  --batch B            images per inference call (default 50; fixed-batch models use their own)
+  --preprocess P       auto | none | cifar10 | imagenet (default auto: best clean accuracy)
+  --mean a,b,c --std a,b,c   explicit normalisation, in the units of --scale
+  --scale 1|255        pixel scale the model expects (default 1)
+  --layout L           auto | NCHW | NHWC (default auto, from the input shape)
+  --ep E               auto | cpu | cuda | webgpu (default auto: a GPU when one works, else CPU)
+  --max-am-rel X       exit 1 when any downsampling op's amRel exceeds X
+  --cifar10-dir DIR    folder with the official CIFAR-10 binary batches (or env CIFAR10_DIR)
+  --out FILE           also write the report to FILE
+  --quiet              no progress on stderr`;
+
+const EXIT_PASS = 0;
+const EXIT_THRESHOLD = 1;
+const EXIT_BAD_INPUT = 2;
+const EXIT_INTERNAL = 3;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'audit':
+      return auditCommand(rest);
+    case 'data':
+      return dataCommand();
+    case '--version':
+    case 'version':
+      process.stdout.write(`${TOOL_VERSION}\n`);
+      return EXIT_PASS;
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return command === undefined ? EXIT_BAD_INPUT : EXIT_PASS;
+    default:
+      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+async function auditCommand(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        samples: { type: 'string' },
+        batch: { type: 'string' },
+        preprocess: { type: 'string' },
+        mean: { type: 'string' },
+        std: { type: 'string' },
+        scale: { type: 'string' },
+        layout: { type: 'string' },
+        ep: { type: 'string' },
+        'max-am-rel': { type: 'string' },
+        'cifar10-dir': { type: 'string' },
+        robustness: { type: 'string' },
+        out: { type: 'string' },
+        quiet: { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(`audit takes exactly one MODEL.onnx (got ${positionals.length})\n${USAGE}`);
+  const raw: RawOptions = {
+    samples: values.samples,
+    batch: values.batch,
+    preprocess: values.preprocess,
+    mean: values.mean,
+    std: values.std,
+    scale: values.scale,
+    layout: values.layout,
+    ep: values.ep,
+    maxAmRel: values['max-am-rel'],
+    cifar10Dir: values['cifar10-dir'],
+    robustness: values.robustness,
+  };
+  const options: AuditOptions = parseAuditOptions(raw);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(positionals[0]);
+  } catch (err) {
+    throw new UsageError(`cannot read ${positionals[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const bar = !values.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
+  const report = await runAudit(bytes, options, { onProgress: bar ? (p) => bar.update(p.fraction, p.message) : undefined });
+  bar?.finish();
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  process.stdout.write(json);
+  if (values.out) await writeFile(values.out, json);
+  if (report.thresholds && !report.thresholds.maxAmRel.passed) {
+    const t = report.thresholds.maxAmRel;
+    process.stderr.write(`alias-audit: amRel ${t.worst?.toFixed(4)} of ${t.worstNode} exceeds --max-am-rel ${t.limit}\n`);
+    return EXIT_THRESHOLD;
+  }
+  return EXIT_PASS;
+}
+
+async function dataCommand(): Promise<number> {
+  const set = await loadCifar10Test({ onProgress: (m) => process.stderr.write(`${m}\n`) });
+  process.stdout.write(`CIFAR-10 test set ready: ${set.count} images, checks passed (${set.source}; cache ${defaultCacheDir()})\n`);
+  return EXIT_PASS;
+}
+
+/** Maps an error to its exit code and one-line message. */
+function classify(err: unknown): { code: number; message: string } {
+  const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof UsageError || err instanceof InvalidOptionError || err instanceof ModelError) {
+    return { code: EXIT_BAD_INPUT, message };
+  }
+  if (err instanceof DataUnavailableError || err instanceof DataIntegrityError) return { code: EXIT_BAD_INPUT, message };
+  return { code: EXIT_INTERNAL, message: `internal error: ${message}` };
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const { code, message } = classify(err);
+    process.stderr.write(`alias-audit: ${code === EXIT_BAD_INPUT ? message.split('\n')[0] : message}\n`);
+    if (err instanceof UsageError && message.includes('\n')) process.stderr.write(`${message.split('\n').slice(1).join('\n')}\n`);
+    if (code === EXIT_INTERNAL && process.env.ALIAS_AUDIT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    process.exitCode = code;
+  },
+);

@@ -1,0 +1,121 @@
+/**
+ * The only module that imports onnxruntime-node: typed sessions, explicit execution providers
+ * with our own fallback (asking ORT for CUDA without its libraries is a hard error, not a
+ * fallback), and input checks that name every missing feed.
+ */
+import * as ort from 'onnxruntime-node';
+
+// Provider probes fail loudly in ORT's shared log; the failures are reported in our report instead.
+ort.env.logLevel = 'fatal';
+
+/** Providers that failed to start in this process, with why: not retried on every audit. */
+const unavailableProviders = new Map<string, string>();
+
+export type ExecutionProviderChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
+export const EXECUTION_PROVIDERS: readonly ExecutionProviderChoice[] = ['auto', 'cpu', 'cuda', 'webgpu'];
+
+/** A float32 tensor as the layers above see it: data and dims, no runtime types. */
+export interface FloatTensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+export interface ProviderAttempt {
+  provider: string;
+  error: string;
+}
+
+/** Raised when ONNX Runtime refuses the model itself (not a provider problem). */
+export class RuntimeLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RuntimeLoadError';
+  }
+}
+
+export interface SessionOptions {
+  ep: ExecutionProviderChoice;
+  /** Threads for one op; default: ORT's choice (all cores). */
+  intraOpThreads?: number;
+}
+
+/** A thin wrapper over an ORT session that remembers which provider really runs it. */
+export class ModelSession {
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly provider: string,
+    readonly failedProviders: readonly ProviderAttempt[],
+  ) {}
+
+  get inputNames(): readonly string[] {
+    return this.session.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.session.outputNames;
+  }
+
+  /**
+   * Opens a session on the first provider that works: for `auto` CUDA, then WebGPU, then CPU;
+   * for an explicit GPU provider that one, then CPU. Failed attempts are kept for the report.
+   */
+  static async open(model: Uint8Array, options: SessionOptions): Promise<ModelSession> {
+    const order: string[] =
+      options.ep === 'auto' ? ['cuda', 'webgpu', 'cpu'] : options.ep === 'cpu' ? ['cpu'] : [options.ep, 'cpu'];
+    const failed: ProviderAttempt[] = [];
+    for (const provider of order) {
+      const known = unavailableProviders.get(provider);
+      if (known) {
+        failed.push({ provider, error: known });
+        continue;
+      }
+      try {
+        const session = await ort.InferenceSession.create(model, {
+          executionProviders: [provider],
+          graphOptimizationLevel: 'all',
+          ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+          logSeverityLevel: provider === 'cpu' ? 3 : 4,
+        });
+        return new ModelSession(session, provider, failed);
+      } catch (err) {
+        const message = firstLine(err);
+        if (provider === 'cpu') throw new RuntimeLoadError(`ONNX Runtime cannot load the model: ${message}`);
+        failed.push({ provider, error: message });
+        // A provider whose libraries or adapter are missing stays missing for this process.
+        if (/load|library|adapter|not available|not supported/i.test(message)) unavailableProviders.set(provider, message);
+      }
+    }
+    throw new RuntimeLoadError('no execution provider could be started');
+  }
+
+  /** Runs the graph. Feeds are wrapped, not copied. Checks feed names before the runtime does. */
+  async run(feeds: Record<string, FloatTensor>, fetches: readonly string[]): Promise<Record<string, FloatTensor>> {
+    const missing = this.session.inputNames.filter((n) => !(n in feeds));
+    if (missing.length) throw new Error(`missing model inputs: ${missing.join(', ')}`);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.session.run(ortFeeds, [...fetches]);
+    } catch (err) {
+      const shapes = Object.entries(feeds).map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(' ');
+      throw new Error(`inference failed for inputs ${shapes}: ${firstLine(err)}`);
+    }
+    const out: Record<string, FloatTensor> = {};
+    for (const name of fetches) {
+      const t = results[name] as ort.Tensor;
+      if (t.type !== 'float32') throw new Error(`output ${name} is ${t.type}, expected float32`);
+      out[name] = { data: t.data as Float32Array, dims: t.dims };
+    }
+    return out;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n').map((l) => l.trim()).filter(Boolean)[0] ?? 'unknown error';
+}
