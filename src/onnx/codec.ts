@@ -87,7 +87,6 @@ function decodeModelProto(bytes: Uint8Array): Model {
         expectWire(f.wire, WIRE_VARINT, 'ModelProto.ir_version');
         irVersion = f.varint;
         sawIr = true;
-        otherFields.push(f.raw);
         break;
       case ModelField.graph:
         expectWire(f.wire, WIRE_LEN, 'ModelProto.graph');
@@ -99,7 +98,6 @@ function decodeModelProto(bytes: Uint8Array): Model {
         break;
       case ModelField.producerName:
         producerName = decodeString(f.bytes);
-        otherFields.push(f.raw);
         break;
       default:
         otherFields.push(f.raw);
@@ -383,7 +381,8 @@ function decodeShape(bytes: Uint8Array): Dim[] {
 
 /** Encodes a model. Unedited nodes, tensors and value infos are written from their source bytes. */
 export function encodeModel(model: Model): Uint8Array {
-  const w = new ProtoWriter();
+  const w = new ProtoWriter().int64(ModelField.irVersion, model.irVersion);
+  if (model.producerName) w.string(ModelField.producerName, model.producerName);
   for (const raw of model.otherFields) w.raw(raw);
   for (const o of model.opsetImports) {
     const ow = new ProtoWriter().string(OpsetField.domain, o.domain).int64(OpsetField.version, o.version);

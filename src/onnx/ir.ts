@@ -354,7 +354,7 @@ export interface Model {
   opsetImports: OpsetImport[];
   graph: Graph;
   producerName: string;
-  /** Encoded ModelProto fields other than graph and opset_import, in file order. */
+  /** Encoded ModelProto fields other than ir_version, producer_name, graph and opset_import, in file order. */
   otherFields: Uint8Array[];
 }
 
