@@ -318,17 +318,14 @@ function buildAuditModel(modelBytes: Uint8Array, geometries: Map<string, OpGeome
   return { bytes: encodeModel(model), measured };
 }
 
+/** Adds up the per-map sums [B, C, 4] of the first `count` images (the rest pad a fixed batch). */
 function batchSums(result: Record<string, FloatTensor>, o: AliasingOutputs, count: number): AliasingSums {
-  const perMap = result[o.sumAbsD];
-  const channels = perMap.dims[1] ?? 1;
-  const n = count * channels; // rows past `count` are padding of a fixed-size batch
-  const total = (name: string): number => {
-    const d = result[name].data;
-    let s = 0;
-    for (let i = 0; i < n; i++) s += d[i];
-    return s;
-  };
-  return { sumAbsD: total(o.sumAbsD), sumAbsF2: total(o.sumAbsF2), sumSqD: total(o.sumSqD), sumSqF2: total(o.sumSqF2), maps: n };
+  const { data, dims } = result[o.sums];
+  const maps = count * (dims[1] ?? 1);
+  const totals = [0, 0, 0, 0];
+  for (let m = 0; m < maps; m++) for (let f = 0; f < 4; f++) totals[f] += data[m * 4 + f];
+  const [sumAbsD, sumAbsF2, sumSqD, sumSqF2] = totals;
+  return { sumAbsD, sumAbsF2, sumSqD, sumSqF2, maps };
 }
 
 function maxOf(data: Float32Array, count: number): number {

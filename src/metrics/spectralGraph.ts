@@ -8,19 +8,22 @@
  * copied out and no FFT runs on the server's event loop.
  */
 import { reduce, reshape, takeIndex } from '../onnx/builders.js';
-import { Graph } from '../onnx/ir.js';
+import { attr, Graph } from '../onnx/ir.js';
 import { lowBandIndices } from './spectrum.js';
 
-/** Output names of one op's measurement. Each sum is [B, C]; twinError and outputMaxAbs are [B]. */
+/**
+ * Output names of one op's measurement. `sums` is [B, C, 4]: per map sum|D|, sum|F2|, sum|D|^2
+ * and sum|F2|^2 (SPEC §2); `twinError` and `outputMaxAbs` are [B].
+ */
 export interface AliasingOutputs {
-  sumAbsD: string;
-  sumAbsF2: string;
-  sumSqD: string;
-  sumSqF2: string;
+  sums: string;
   twinError: string;
-  /** max |f2| per image [B], the scale the twin error is judged against. */
+  /** max |f2| per image, the scale the twin error is judged against. */
   outputMaxAbs: string;
 }
+
+/** Order of the last axis of `sums`. */
+export const SUM_FIELDS = ['sumAbsD', 'sumAbsF2', 'sumSqD', 'sumSqF2'] as const;
 
 /** Forward-normalised DFT rows `freqs` of an n-point DFT, as real and imaginary matrices. */
 export function dftRows(freqs: readonly number[], n: number): { re: Float32Array; im: Float32Array } {
@@ -37,38 +40,109 @@ export function dftRows(freqs: readonly number[], n: number): { re: Float32Array
   return { re, im };
 }
 
-function transpose(m: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(m.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = m[r * cols + c];
-  return t;
-}
-
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /**
- * Adds the separable 2-D DFT of `x` ([B,C,h,w]) restricted to frequency rows `rowFreqs` (of an
- * h-point DFT) and columns `colFreqs` (of a w-point DFT). Returns [re, im] names.
+ * Right factor of the width transform, [size, 2K]: column 2j + part is the real (part 0) or
+ * imaginary (part 1) coefficient of frequency freqs[j].
  */
-function addPartialDft2(graph: Graph, x: string, h: number, w: number, rowFreqs: readonly number[], colFreqs: readonly number[], tag: string): [string, string] {
-  const cols = dftRows(colFreqs, w);
-  const rows = dftRows(rowFreqs, h);
-  const k = colFreqs.length;
-  // right product: x @ C^T, C is (k x w) so C^T is (w x k)
-  const cRe = graph.constantFloat(`${tag}_dft_w_re`, [w, k], transpose(cols.re, k, w));
-  const cIm = graph.constantFloat(`${tag}_dft_w_im`, [w, k], transpose(cols.im, k, w));
-  const rRe = graph.constantFloat(`${tag}_dft_h_re`, [rowFreqs.length, h], rows.re);
-  const rIm = graph.constantFloat(`${tag}_dft_h_im`, [rowFreqs.length, h], rows.im);
-  const xr = graph.op('MatMul', [x, cRe]);
-  const xi = graph.op('MatMul', [x, cIm]);
-  // (R_re + i R_im)(X_re + i X_im)
-  const re = graph.op('Sub', [graph.op('MatMul', [rRe, xr]), graph.op('MatMul', [rIm, xi])]);
-  const im = graph.op('Add', [graph.op('MatMul', [rRe, xi]), graph.op('MatMul', [rIm, xr])]);
-  return [re, im];
+function widthTransform(freqs: readonly number[], size: number): Float32Array {
+  const { re, im } = dftRows(freqs, size);
+  const k = freqs.length;
+  const m = new Float32Array(size * 2 * k);
+  for (let j = 0; j < k; j++) {
+    for (let n = 0; n < size; n++) {
+      m[n * 2 * k + 2 * j] = re[j * size + n];
+      m[n * 2 * k + 2 * j + 1] = im[j * size + n];
+    }
+  }
+  return m;
+}
+
+/**
+ * Maps are real, so a spectrum's values at (u, v) and (-u, -v) are conjugates. We keep the
+ * columns v = 0..floor(Nw/2) and count the others through their mirror (weight 2). The low band
+ * L(N, s) mirrors onto itself except at an even N's Nyquist position N/2, whose mirror in the
+ * twin's spectrum is frequency N/2 itself, outside the band. So for even Nh the mirrored
+ * columns of D's Nyquist row are measured directly, as one extra row
+ * E(v) = F2(Nh/2, v) - F1(Nh/2, L(v)) whose modulus equals that of the mirrored D values.
+ */
+export interface HalfSpectrumPlan {
+  /** Kept columns: floor(Nw/2) + 1. */
+  k: number;
+  /** Rows of the height transform: Nh, plus the row E when Nh is even. */
+  rows: number;
+  /** [k, rows] weights of |F2| and of |D| per kept position. */
+  f2Weights: Float32Array;
+  dWeights: Float32Array;
+}
+
+export function halfSpectrumPlan(nh: number, nw: number): HalfSpectrumPlan {
+  const k = Math.floor(nw / 2) + 1;
+  const evenH = nh % 2 === 0;
+  const rows = nh + (evenH ? 1 : 0);
+  const selfMirrored = (v: number): boolean => v === 0 || (nw % 2 === 0 && v === nw / 2);
+  const f2Weights = new Float32Array(k * rows);
+  const dWeights = new Float32Array(k * rows);
+  for (let v = 0; v < k; v++) {
+    const w = selfMirrored(v) ? 1 : 2;
+    for (let u = 0; u < nh; u++) {
+      f2Weights[v * rows + u] = w;
+      dWeights[v * rows + u] = evenH && u === nh / 2 ? 1 : w;
+    }
+    if (evenH) dWeights[v * rows + nh] = selfMirrored(v) ? 0 : 1;
+  }
+  return { k, rows, f2Weights, dWeights };
+}
+
+/**
+ * Right factor of a height transform, [2h, 2R]: input columns (part, h) of width-transformed
+ * maps, output columns re then im of the DFT rows `freqs` of an h-point DFT. Complex products
+ * are written out as real blocks.
+ */
+function heightTransform(freqs: readonly number[], h: number): Float32Array {
+  const rows = dftRows(freqs, h);
+  const r = freqs.length;
+  const cols = 2 * r;
+  const m = new Float32Array(2 * h * cols);
+  for (let u = 0; u < r; u++) {
+    for (let y = 0; y < h; y++) {
+      // (ar + i ai)(Ur + i Ui) = (ar Ur - ai Ui) + i (ar Ui + ai Ur)
+      const ar = rows.re[u * h + y];
+      const ai = rows.im[u * h + y];
+      m[y * cols + u] = ar;
+      m[(h + y) * cols + u] = -ai;
+      m[y * cols + r + u] = ai;
+      m[(h + y) * cols + r + u] = ar;
+    }
+  }
+  return m;
+}
+
+/** [2R, R]: adds squared real and imaginary columns into squared moduli. */
+function modulusPairs(r: number): Float32Array {
+  const m = new Float32Array(2 * r * r);
+  for (let u = 0; u < r; u++) {
+    m[u * r + u] = 1;
+    m[(r + u) * r + u] = 1;
+  }
+  return m;
+}
+
+/**
+ * Width transform of [B,C,h,w] maps, then [B,C,K,2h]: rows are output frequencies v,
+ * columns (part, h), ready for the height transform as a right product.
+ */
+function widthThenSwap(graph: Graph, x: string, w: string, h: number, k: number): string {
+  const swapped = graph.op('Transpose', [graph.op('MatMul', [x, w])], [attr.ints('perm', [0, 1, 3, 2])]);
+  return reshape(graph, swapped, [0, 0, k, 2 * h]);
 }
 
 /**
  * Adds the measurement of one downsampling op: `f2` is its output [B,C,Nh,Nw], `f1` its
- * stride-1 twin [B,C,sh*Nh,sw*Nw]. Returns the names of the new outputs (already exposed).
+ * stride-1 twin [B,C,sh*Nh,sw*Nw]. Every product has a constant 2-D right operand, so the
+ * runtime runs each as one large GEMM; the one transpose per map moves a single axis, which
+ * the runtime does fast. Returns the names of the new outputs (already exposed).
  */
 export function addAliasingMeasurement(
   graph: Graph,
@@ -81,19 +155,33 @@ export function addAliasingMeasurement(
 ): AliasingOutputs {
   const [nh, nw] = outputHW;
   const [sh, sw] = strides;
-  const [f2Re, f2Im] = addPartialDft2(graph, f2, nh, nw, range(nh), range(nw), `${tag}_f2`);
-  const [frRe, frIm] = addPartialDft2(graph, f1, sh * nh, sw * nw, lowBandIndices(nh, sh), lowBandIndices(nw, sw), `${tag}_f1`);
-  const dRe = graph.op('Sub', [f2Re, frRe]);
-  const dIm = graph.op('Sub', [f2Im, frIm]);
-  const sq = (re: string, im: string): string => graph.op('Add', [graph.op('Mul', [re, re]), graph.op('Mul', [im, im])]);
-  const sqD = sq(dRe, dIm);
-  const sqF2 = sq(f2Re, f2Im);
-  const perMap = (x: string): string => reduce(graph, opset, 'ReduceSum', x, [2, 3]);
+  const plan = halfSpectrumPlan(nh, nw);
+  const { k, rows } = plan;
+  const extraRow = rows > nh ? [nh / 2] : [];
+  const w2 = graph.constantFloat(`${tag}_dft_w2`, [nw, 2 * k], widthTransform(range(k), nw));
+  const w1 = graph.constantFloat(`${tag}_dft_w1`, [sw * nw, 2 * k], widthTransform(lowBandIndices(nw, sw).slice(0, k), sw * nw));
+  const u2 = widthThenSwap(graph, f2, w2, nh, k);
+  const u1 = widthThenSwap(graph, f1, w1, sh * nh, k);
+  const h2 = graph.constantFloat(`${tag}_dft_h2`, [2 * nh, 2 * rows], heightTransform([...range(nh), ...extraRow], nh));
+  const h1 = graph.constantFloat(`${tag}_dft_h1`, [2 * sh * nh, 2 * rows], heightTransform([...lowBandIndices(nh, sh), ...extraRow], sh * nh));
+  const spectrum2 = graph.op('MatMul', [u2, h2]); // F2 (and its Nyquist row again, for E): [B,C,K,2R]
+  const alias = graph.op('Sub', [spectrum2, graph.op('MatMul', [u1, h1])]); // D (and E)
+  const pairs = graph.constantFloat(`${tag}_modulus_pairs`, [2 * rows, rows], modulusPairs(rows));
+  const squaredModulus = (x: string): string => graph.op('MatMul', [graph.op('Mul', [x, x]), pairs]);
+  const sqD = squaredModulus(alias);
+  const sqF2 = squaredModulus(spectrum2);
+  const dWeights = graph.constantFloat(`${tag}_d_weights`, [k, rows], plan.dWeights);
+  const f2Weights = graph.constantFloat(`${tag}_f2_weights`, [k, rows], plan.f2Weights);
+  const total = (x: string, weights: string): string => reduce(graph, opset, 'ReduceSum', graph.op('Mul', [x, weights]), [2, 3], true);
+  const perMap = graph.op(
+    'Concat',
+    [total(graph.op('Sqrt', [sqD]), dWeights), total(graph.op('Sqrt', [sqF2]), f2Weights), total(sqD, dWeights), total(sqF2, f2Weights)],
+    [attr.int('axis', 3)],
+  );
+  // [B,C,1,4] -> [B,C,4]: sum|D|, sum|F2|, sum|D|^2, sum|F2|^2
+  const sums = reshape(graph, perMap, [0, 0, 4]);
   const outputs: AliasingOutputs = {
-    sumAbsD: perMap(graph.op('Sqrt', [sqD])),
-    sumAbsF2: perMap(graph.op('Sqrt', [sqF2])),
-    sumSqD: perMap(sqD),
-    sumSqF2: perMap(sqF2),
+    sums,
     twinError: addTwinError(graph, opset, f2, f1, outputHW, strides),
     outputMaxAbs: reduce(graph, opset, 'ReduceMax', graph.op('Abs', [f2]), [1, 2, 3]),
   };
@@ -108,8 +196,15 @@ export function addAliasingMeasurement(
 function addTwinError(graph: Graph, opset: number, f2: string, f1: string, outputHW: readonly [number, number], strides: readonly [number, number]): string {
   const [nh, nw] = outputHW;
   const [sh, sw] = strides;
-  const split = reshape(graph, f1, [0, 0, nh, sh, nw, sw]);
-  const sub = takeIndex(graph, takeIndex(graph, split, 5, 0), 3, 0);
+  let sub: string;
+  if (opset >= 10) {
+    const c = (name: string, values: number[]): string => graph.constantInt64(name, [values.length], values);
+    sub = graph.op('Slice', [f1, c('starts', [0, 0]), c('ends', [sh * nh, sw * nw]), c('axes', [2, 3]), c('steps', [sh, sw])]);
+  } else {
+    // Slice has no steps before opset 10: split each axis into (N, s) and pick index 0.
+    const split = reshape(graph, f1, [0, 0, nh, sh, nw, sw]);
+    sub = takeIndex(graph, takeIndex(graph, split, 5, 0), 3, 0);
+  }
   const diff = graph.op('Abs', [graph.op('Sub', [sub, f2])]);
   return reduce(graph, opset, 'ReduceMax', diff, [1, 2, 3]);
 }
