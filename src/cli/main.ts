@@ -6,16 +6,19 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { runAudit } from '../audit/audit.js';
-import { AuditOptions, parseAuditOptions, RawOptions } from '../audit/options.js';
+import { parseAuditOptions, RawOptions } from '../audit/options.js';
 import { TOOL_VERSION } from '../audit/version.js';
 import { defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
 import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
 import { InvalidOptionError } from '../data/preprocess.js';
 import { ModelError } from '../onnx/codec.js';
+import { compareModels } from './compare.js';
 import { ProgressBar } from './progress.js';
 
 const USAGE = `usage:
   alias-audit audit MODEL.onnx [options]   audit a CIFAR-10 classifier, print the JSON report
+  alias-audit compare A.onnx B.onnx ... [options]
+                                           audit several models on the same images, stages side by side
   alias-audit data                         download and check the CIFAR-10 test set
   alias-audit --version | --help
 
@@ -44,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'audit':
       return auditCommand(rest);
+    case 'compare':
+      return compareCommand(rest);
     case 'data':
       return dataCommand();
     case '--version':
@@ -61,34 +66,31 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function auditCommand(args: string[]): Promise<number> {
+const AUDIT_FLAGS = {
+  samples: { type: 'string' },
+  batch: { type: 'string' },
+  preprocess: { type: 'string' },
+  mean: { type: 'string' },
+  std: { type: 'string' },
+  scale: { type: 'string' },
+  layout: { type: 'string' },
+  ep: { type: 'string' },
+  'max-am-rel': { type: 'string' },
+  'cifar10-dir': { type: 'string' },
+  robustness: { type: 'string' },
+  out: { type: 'string' },
+  quiet: { type: 'boolean' },
+} as const;
+
+/** Parses audit flags; usage problems become UsageError, bad values InvalidOptionError. */
+function parseAuditFlags(args: string[]) {
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        samples: { type: 'string' },
-        batch: { type: 'string' },
-        preprocess: { type: 'string' },
-        mean: { type: 'string' },
-        std: { type: 'string' },
-        scale: { type: 'string' },
-        layout: { type: 'string' },
-        ep: { type: 'string' },
-        'max-am-rel': { type: 'string' },
-        'cifar10-dir': { type: 'string' },
-        robustness: { type: 'string' },
-        out: { type: 'string' },
-        quiet: { type: 'boolean' },
-      },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: AUDIT_FLAGS });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
-  if (positionals.length !== 1) throw new UsageError(`audit takes exactly one MODEL.onnx (got ${positionals.length})\n${USAGE}`);
   const raw: RawOptions = {
     samples: values.samples,
     batch: values.batch,
@@ -102,7 +104,20 @@ async function auditCommand(args: string[]): Promise<number> {
     cifar10Dir: values['cifar10-dir'],
     robustness: values.robustness,
   };
-  const options: AuditOptions = parseAuditOptions(raw);
+  return { values, positionals, options: parseAuditOptions(raw) };
+}
+
+async function compareCommand(args: string[]): Promise<number> {
+  const { positionals, options } = parseAuditFlags(args);
+  if (positionals.length < 2) throw new UsageError(`compare takes two or more models (got ${positionals.length})\n${USAGE}`);
+  await compareModels(positionals, options, (line) => process.stdout.write(`${line}\n`));
+  return EXIT_PASS;
+}
+
+async function auditCommand(args: string[]): Promise<number> {
+  const { values, positionals, options } = parseAuditFlags(args);
+  if (positionals.length !== 1) throw new UsageError(`audit takes exactly one MODEL.onnx (got ${positionals.length})\n${USAGE}`);
+
   let bytes: Uint8Array;
   try {
     bytes = await readFile(positionals[0]);
