@@ -349,6 +349,7 @@ function maxAmRelCheck(ops: DownsamplingReport[], limit: number): { limit: numbe
   let worst: number | null = null;
   let worstNode: string | null = null;
   for (const op of ops) {
+    if (op.error) continue; // a broken twin's numbers are not a measurement
     if (op.amRel !== null && (worst === null || op.amRel > worst)) {
       worst = op.amRel;
       worstNode = op.node;

@@ -14,7 +14,7 @@ export interface DownsamplingReport {
   stride: [number, number];
   kernel: [number, number];
   dilations: [number, number];
-  /** Resolved pads of the op [top, left, bottom, right] (end pads as declared). */
+  /** Pads of the stride-1 twin [top, left, bottom, right]: the op's begin pads, end pads extended to s*N. */
   twinPads: [number, number, number, number] | null;
   inputShape: number[];
   outputShape: number[];

@@ -127,7 +127,7 @@ function decodeOpset(bytes: Uint8Array): OpsetImport {
     if (f.field === OpsetField.domain) domain = decodeString(f.bytes);
     else if (f.field === OpsetField.version) version = f.varint;
   }
-  return { domain, version };
+  return { domain, version, source: bytes };
 }
 
 export function decodeGraph(bytes: Uint8Array): Graph {
@@ -385,8 +385,7 @@ export function encodeModel(model: Model): Uint8Array {
   if (model.producerName) w.string(ModelField.producerName, model.producerName);
   for (const raw of model.otherFields) w.raw(raw);
   for (const o of model.opsetImports) {
-    const ow = new ProtoWriter().string(OpsetField.domain, o.domain).int64(OpsetField.version, o.version);
-    w.bytes(ModelField.opsetImport, ow.finish());
+    w.bytes(ModelField.opsetImport, o.source ?? new ProtoWriter().string(OpsetField.domain, o.domain).int64(OpsetField.version, o.version).finish());
   }
   w.bytes(ModelField.graph, encodeGraph(model.graph));
   return w.finish();

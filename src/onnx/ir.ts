@@ -76,9 +76,9 @@ export class Node {
     readonly opType: string,
     readonly name: string,
     readonly domain: string,
-    private inputList: string[],
-    private outputList: string[],
-    private attributeList: Attribute[],
+    private readonly inputList: string[],
+    private readonly outputList: string[],
+    private readonly attributeList: Attribute[],
     readonly docString: string = '',
     source?: Uint8Array,
   ) {
@@ -112,11 +112,6 @@ export class Node {
   string(name: string, fallback: string): string {
     const s = this.attr(name)?.s;
     return s ? new TextDecoder().decode(s) : fallback;
-  }
-
-  setInput(index: number, name: string): void {
-    this.inputList[index] = name;
-    this.source = undefined;
   }
 
   /** Graphs held by attributes (If/Loop/Scan bodies). */
@@ -347,6 +342,8 @@ export function outerReferences(node: Node): string[] {
 export interface OpsetImport {
   domain: string;
   version: number;
+  /** Original encoding, written back as is. */
+  source?: Uint8Array;
 }
 
 export interface Model {

@@ -180,7 +180,11 @@ export class ProtoWriter {
     // 64-bit path: split into halves; negatives as two's complement (always 10 bytes).
     let hi: number;
     let lo: number;
-    if (value >= 0) {
+    if (value >= 2 ** 63) {
+      // INT64_MAX decodes to 2^63 as a double; clamp so it does not wrap to INT64_MIN.
+      hi = 0x7fffffff;
+      lo = 0xffffffff;
+    } else if (value >= 0) {
       hi = Math.floor(value / TWO_32) >>> 0;
       lo = value >>> 0;
     } else {

@@ -78,6 +78,14 @@ export function strideOneTwinPads(op: DownsamplingOp, geometry: OpGeometry): [nu
   if (end[0] < 0 || end[1] < 0) {
     throw new TwinError(op.node.name, `stride-1 twin would need negative end padding (${end.join(',')})`);
   }
+  if (op.op !== 'Conv') {
+    for (const axis of [0, 1]) {
+      if (end[axis] >= op.kernel[axis]) {
+        // Its last windows would lie wholly in padding, which pooling does not define (and ORT rejects).
+        throw new TwinError(op.node.name, `the stride-1 twin of this ${op.op} needs end padding ${end[axis]} >= kernel ${op.kernel[axis]}: its last windows would lie wholly in padding`);
+      }
+    }
+  }
   return [begin[0], begin[1], end[0], end[1]];
 }
 
