@@ -1,0 +1,108 @@
+/**
+ * FGSM and PGD in pixel space under an L-infinity budget (SPEC §4). Batched; samples that are
+ * fooled leave the batch (early exit), so later steps cost less.
+ */
+import { SeededRandom } from './random.js';
+import { argmax, GradientClassifier, LinfBall, PIXELS_PER_IMAGE, projectLinf } from './types.js';
+
+export interface AttackResult {
+  /** 1 where the attack made the model misclassify the sample. */
+  fooled: Uint8Array;
+  /** The adversarial images (the fooling one, else the last iterate), [count,3,32,32]. */
+  adversarial: Float32Array;
+  /** Gradient evaluations (PGD/FGSM) or forward queries (Square), summed over samples. */
+  evaluations: number;
+}
+
+export interface PgdOptions extends LinfBall {
+  steps: number;
+  /** Step size; SPEC default eps/4. */
+  stepSize: number;
+  restarts: number;
+  randomStart: boolean;
+  seed: number;
+}
+
+/** Copies image `from` of `src` into slot `to` of `dst`. */
+function copyImage(src: Float32Array, from: number, dst: Float32Array, to: number): void {
+  dst.set(src.subarray(from * PIXELS_PER_IMAGE, (from + 1) * PIXELS_PER_IMAGE), to * PIXELS_PER_IMAGE);
+}
+
+/** Packs the listed images (and labels) into the front of fresh buffers, in list order. */
+function gather(images: Float32Array, labels: Uint8Array, indices: readonly number[]): { pixels: Float32Array; labels: Uint8Array } {
+  const pixels = new Float32Array(indices.length * PIXELS_PER_IMAGE);
+  const out = new Uint8Array(indices.length);
+  indices.forEach((idx, j) => {
+    copyImage(images, idx, pixels, j);
+    out[j] = labels[idx];
+  });
+  return { pixels, labels: out };
+}
+
+/** Fast Gradient Sign Method: one step of size eps along the sign of the input gradient. */
+export async function fgsm(model: GradientClassifier, clean: Float32Array, labels: Uint8Array, count: number, ball: LinfBall): Promise<AttackResult> {
+  const { gradient } = await model.lossGradient(clean, labels, count);
+  const adversarial = new Float32Array(count * PIXELS_PER_IMAGE);
+  for (let i = 0; i < adversarial.length; i++) adversarial[i] = clean[i] + ball.eps * Math.sign(gradient[i]);
+  projectLinf(adversarial, clean, ball.eps);
+  const logits = await model.logits(adversarial, count);
+  const fooled = new Uint8Array(count);
+  for (let i = 0; i < count; i++) fooled[i] = argmax(logits, i, model.classes) !== labels[i] ? 1 : 0;
+  return { fooled, adversarial, evaluations: count };
+}
+
+/**
+ * Projected gradient descent (Madry et al.): random start in the ball, `steps` signed steps,
+ * projection after each; `restarts` fresh starts for the samples not yet fooled.
+ */
+export async function pgd(model: GradientClassifier, clean: Float32Array, labels: Uint8Array, count: number, o: PgdOptions): Promise<AttackResult> {
+  const rng = new SeededRandom(o.seed);
+  const fooled = new Uint8Array(count);
+  const adversarial = clean.slice(0, count * PIXELS_PER_IMAGE);
+  let evaluations = 0;
+  for (let restart = 0; restart < o.restarts; restart++) {
+    let active = [...Array(count).keys()].filter((i) => !fooled[i]);
+    if (active.length === 0) break;
+    const start = gather(clean, labels, active);
+    const origin = start.pixels.slice();
+    let x = start.pixels;
+    let batchLabels = start.labels;
+    if (o.randomStart) {
+      for (let i = 0; i < x.length; i++) x[i] += rng.uniform(-o.eps, o.eps);
+      projectLinf(x, origin, o.eps);
+    }
+    let cleanOfBatch = origin;
+    for (let step = 0; step <= o.steps; step++) {
+      const last = step === o.steps;
+      // The last round only checks the final iterate.
+      const result = last ? { logits: await model.logits(x, active.length), gradient: undefined } : await model.lossGradient(x, batchLabels, active.length);
+      if (!last) evaluations += active.length;
+      const keep: number[] = [];
+      active.forEach((idx, j) => {
+        copyImage(x, j, adversarial, idx);
+        if (argmax(result.logits, j, model.classes) !== batchLabels[j]) fooled[idx] = 1;
+        else keep.push(j);
+      });
+      if (last || keep.length === 0) break;
+      const g = result.gradient as Float32Array;
+      for (let i = 0; i < x.length; i++) x[i] += o.stepSize * Math.sign(g[i]);
+      projectLinf(x, cleanOfBatch, o.eps);
+      if (keep.length < active.length) {
+        // early exit: fooled samples leave the batch
+        const nextX = new Float32Array(keep.length * PIXELS_PER_IMAGE);
+        const nextClean = new Float32Array(keep.length * PIXELS_PER_IMAGE);
+        const nextLabels = new Uint8Array(keep.length);
+        keep.forEach((j, k) => {
+          copyImage(x, j, nextX, k);
+          copyImage(cleanOfBatch, j, nextClean, k);
+          nextLabels[k] = batchLabels[j];
+        });
+        active = keep.map((j) => active[j]);
+        x = nextX;
+        cleanOfBatch = nextClean;
+        batchLabels = nextLabels;
+      }
+    }
+  }
+  return { fooled, adversarial, evaluations };
+}
