@@ -1,3 +1,5 @@
+import type { StageSummary } from '../metrics/stages.js';
+
 /** The audit report (SPEC §6): field names are a contract with users' pipelines. */
 
 export interface TwinCheck {
@@ -29,14 +31,8 @@ export interface DownsamplingReport {
   error?: string;
 }
 
-export interface StageReport {
-  stage: number;
-  resolution: [number, number];
-  ops: string[];
-  am: number;
-  amRel: number;
-  aliasEnergy: number;
-}
+/** A stage: ops of one output resolution, with the means of their metrics. */
+export type StageReport = StageSummary;
 
 export interface PreprocessingReport {
   name: string;

@@ -32,35 +32,38 @@ export interface WireField {
 
 const TWO_32 = 4294967296;
 
+/**
+ * Reads the varint at `pos` as int64 (exact for |v| < 2^53). Reads two 32-bit halves so
+ * negative int64 values (10-byte varints) decode exactly. Returns the value and the next offset.
+ */
+function readVarintAt(buf: Uint8Array, pos: number, end: number): [number, number] {
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; ; i++) {
+    if (pos >= end) throw new ProtobufError('truncated varint', pos);
+    if (i >= 10) throw new ProtobufError('varint longer than 10 bytes', pos);
+    const b = buf[pos++];
+    if (i < 4) lo |= (b & 0x7f) << (7 * i);
+    else if (i === 4) {
+      lo |= (b & 0x0f) << 28;
+      hi |= (b & 0x7f) >> 4;
+    } else hi |= (b & 0x7f) << (3 + 7 * (i - 5));
+    if ((b & 0x80) === 0) break;
+  }
+  lo >>>= 0;
+  // two's complement negative int64
+  const value = hi & 0x80000000 ? -((~hi >>> 0) * TWO_32 + ((~lo >>> 0) + 1)) : (hi >>> 0) * TWO_32 + lo;
+  return [value, pos];
+}
+
 /** Iterates the fields of one message. Views into `buf`, never copies. */
 export function* readFields(buf: Uint8Array): Generator<WireField> {
   let pos = 0;
   const end = buf.length;
   const readVarint = (): number => {
-    // Read as two 32-bit halves so negative int64 values (10-byte varints) decode exactly.
-    let lo = 0;
-    let hi = 0;
-    let shift = 0;
-    let i = 0;
-    for (;;) {
-      if (pos >= end) throw new ProtobufError('truncated varint', pos);
-      const b = buf[pos++];
-      if (i < 4) lo |= (b & 0x7f) << shift;
-      else if (i === 4) {
-        lo |= (b & 0x0f) << 28;
-        hi |= (b & 0x7f) >> 4;
-      } else hi |= (b & 0x7f) << (3 + 7 * (i - 5));
-      shift += 7;
-      i++;
-      if ((b & 0x80) === 0) break;
-      if (i >= 10) throw new ProtobufError('varint longer than 10 bytes', pos);
-    }
-    lo >>>= 0;
-    if (hi & 0x80000000) {
-      // two's complement negative int64
-      return -((~hi >>> 0) * TWO_32 + ((~lo >>> 0) + 1));
-    }
-    return (hi >>> 0) * TWO_32 + lo;
+    const [value, next] = readVarintAt(buf, pos, end);
+    pos = next;
+    return value;
   };
   while (pos < end) {
     const start = pos;
@@ -114,26 +117,11 @@ export function pushInt64s(f: WireField, out: number[]): void {
 }
 
 function* readPackedVarints(bytes: Uint8Array): Generator<number> {
-  // Reuse the field reader by prefixing nothing: parse varints directly.
   let pos = 0;
   while (pos < bytes.length) {
-    let lo = 0;
-    let hi = 0;
-    let i = 0;
-    for (;;) {
-      if (pos >= bytes.length) throw new ProtobufError('truncated packed varint', pos);
-      const b = bytes[pos++];
-      if (i < 4) lo |= (b & 0x7f) << (7 * i);
-      else if (i === 4) {
-        lo |= (b & 0x0f) << 28;
-        hi |= (b & 0x7f) >> 4;
-      } else hi |= (b & 0x7f) << (3 + 7 * (i - 5));
-      i++;
-      if ((b & 0x80) === 0) break;
-      if (i >= 10) throw new ProtobufError('packed varint longer than 10 bytes', pos);
-    }
-    lo >>>= 0;
-    yield hi & 0x80000000 ? -((~hi >>> 0) * TWO_32 + ((~lo >>> 0) + 1)) : (hi >>> 0) * TWO_32 + lo;
+    const [value, next] = readVarintAt(bytes, pos, bytes.length);
+    pos = next;
+    yield value;
   }
 }
 
