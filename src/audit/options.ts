@@ -2,6 +2,8 @@
  * Audit options shared by the CLI and the HTTP service (SPEC §6: same names, camelCase).
  * Everything arrives as text (argv or form fields) and is validated here, once.
  */
+import { RobustnessOverrides } from '../attacks/presets.js';
+import { ATTACK_NAMES, AttackName } from '../attacks/suite.js';
 import { InvalidOptionError } from '../data/preprocess.js';
 import { EXECUTION_PROVIDERS, ExecutionProviderChoice } from '../runtime/session.js';
 
@@ -20,6 +22,11 @@ export interface AuditOptions {
   maxAmRel?: number;
   /** Folder with the official CIFAR-10 binary batches. */
   cifar10Dir?: string;
+  /** Attack suite: none, or a preset refined by `attack`. */
+  robustness: 'none' | 'fast' | 'standard';
+  attack: RobustnessOverrides;
+  /** Fail (exit 1) when the worst-case robust accuracy is below this. */
+  minRobustAccuracy?: number;
 }
 
 export const DEFAULT_AUDIT_OPTIONS: AuditOptions = {
@@ -29,12 +36,28 @@ export const DEFAULT_AUDIT_OPTIONS: AuditOptions = {
   scale: 1,
   layout: 'auto',
   ep: 'auto',
+  robustness: 'none',
+  attack: {},
 };
 
 /** Raw option values as text, keyed by camelCase name. */
 export type RawOptions = Record<string, string | undefined>;
 
-const KNOWN = new Set(['samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep', 'maxAmRel', 'cifar10Dir', 'robustness']);
+const KNOWN = new Set([
+  'samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep', 'maxAmRel', 'cifar10Dir',
+  'robustness', 'eps', 'seed', 'attackSamples', 'attacks', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries', 'minRobustAccuracy',
+]);
+
+/** A fraction such as 8/255, or a plain number. */
+export function parseFraction(name: string, text: string, min: number, max: number): number {
+  const t = text.trim();
+  const m = /^([0-9.eE+-]+)\s*\/\s*([0-9.eE+-]+)$/.exec(t);
+  const v = m ? Number(m[1]) / Number(m[2]) : t === '' ? Number.NaN : Number(t);
+  if (!Number.isFinite(v) || v < min || v > max) {
+    throw new InvalidOptionError(`--${kebab(name)} must be a number or fraction such as 8/255 from ${min} to ${max} (got ${JSON.stringify(text)})`);
+  }
+  return v;
+}
 
 function integer(name: string, text: string, min: number, max: number): number {
   const v = Number(text);
@@ -76,8 +99,26 @@ export function parseAuditOptions(raw: RawOptions): AuditOptions {
     o.maxAmRel = v;
   }
   if (has('cifar10Dir')) o.cifar10Dir = raw.cifar10Dir;
-  if (has('robustness') && raw.robustness!.trim() !== 'none') {
-    throw new InvalidOptionError('--robustness: only "none" is available in this version; attacks are not implemented yet');
+  if (has('robustness')) o.robustness = oneOf('robustness', raw.robustness!, ['none', 'fast', 'standard'] as const);
+  const a: RobustnessOverrides = {};
+  if (has('eps')) {
+    a.eps = parseFraction('eps', raw.eps!, 0, 1);
+    a.epsText = raw.eps!.trim();
+  }
+  if (has('seed')) a.seed = integer('seed', raw.seed!, 0, 2 ** 31 - 1);
+  if (has('attackSamples')) a.attackSamples = integer('attackSamples', raw.attackSamples!, 1, 10000);
+  if (has('attacks')) {
+    const names = raw.attacks!.split(',').map((x) => oneOf('attacks', x, ATTACK_NAMES));
+    a.attacks = [...new Set<AttackName>(names)];
+  }
+  if (has('pgdSteps')) a.pgdSteps = integer('pgdSteps', raw.pgdSteps!, 1, 1000);
+  if (has('pgdRestarts')) a.pgdRestarts = integer('pgdRestarts', raw.pgdRestarts!, 1, 100);
+  if (has('pgdStepSize')) a.pgdStepSize = parseFraction('pgdStepSize', raw.pgdStepSize!, 0, 1);
+  if (has('squareQueries')) a.squareQueries = integer('squareQueries', raw.squareQueries!, 1, 100000);
+  o.attack = a;
+  if (has('minRobustAccuracy')) o.minRobustAccuracy = parseFraction('minRobustAccuracy', raw.minRobustAccuracy!, 0, 1);
+  if (o.robustness === 'none' && (Object.keys(a).length > 0 || o.minRobustAccuracy !== undefined)) {
+    throw new InvalidOptionError('attack options need --robustness fast or standard');
   }
   return o;
 }
