@@ -12,12 +12,14 @@ import { decodeModel, encodeModel, ModelError } from '../onnx/codec.js';
 import { DownsamplingOp, findDownsamplingOps, ModelSummary, summarizeModel } from '../onnx/inspect.js';
 import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surgery.js';
 import { FloatTensor, ModelSession, RuntimeLoadError } from '../runtime/session.js';
+import { RobustnessReport } from '../attacks/suite.js';
 import { AuditOptions } from './options.js';
+import { auditRobustness } from './robustness.js';
 import { AuditReport, DownsamplingReport, PreprocessingReport } from './report.js';
 import { TOOL_VERSION } from './version.js';
 
 export interface AuditProgress {
-  phase: 'loading' | 'probing' | 'choosing-preprocessing' | 'measuring' | 'done';
+  phase: 'loading' | 'probing' | 'choosing-preprocessing' | 'measuring' | 'attacking' | 'done';
   /** 0..1 over the whole audit. */
   fraction: number;
   message: string;
@@ -77,6 +79,8 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const sessionSeconds = seconds(sessionStarted);
 
   const measureStarted = performance.now();
+  // With attacks to run, the aliasing pass is the smaller part of the work.
+  const aliasingShare = options.robustness === 'none' ? 1 : 0.3;
   let correct = 0;
   const sums = plan.measured.map(() => emptySums());
   const twinStats = plan.measured.map(() => ({ maxAbsError: 0, maxAbsOutput: 0 }));
@@ -96,12 +100,22 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
         stats.maxAbsOutput = Math.max(stats.maxAbsOutput, maxOf(result[m.outputs.outputMaxAbs].data, count));
       });
       const done = start + count;
-      progress({ phase: 'measuring', fraction: 0.1 + 0.9 * (done / samples), message: `${done}/${samples} images` });
+      progress({ phase: 'measuring', fraction: 0.1 + aliasingShare * 0.9 * (done / samples), message: `${done}/${samples} images` });
     }
   } finally {
     await session.release();
   }
   const measureSeconds = seconds(measureStarted);
+
+  let robustness: RobustnessReport | null = null;
+  const robustnessStarted = performance.now();
+  if (options.robustness !== 'none') {
+    const model = { inputName: summary.input.name, logitsName: summary.outputs[0], layout, preprocessing: pre, fixedBatch: summary.input.fixedBatch, ep: options.ep };
+    robustness = await auditRobustness(modelBytes, model, options, dataset, samples, batch, (f, message) =>
+      progress({ phase: 'attacking', fraction: 0.1 + 0.9 * aliasingShare + 0.9 * (1 - aliasingShare) * f, message }),
+    );
+  }
+  const robustnessSeconds = seconds(robustnessStarted);
 
   const downsampling = assignStages(
     plan.measured.map((m, i): Omit<DownsamplingReport, 'stage'> => {
@@ -154,7 +168,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
     downsampling,
     stages: stageSummaries(measuredOk),
     unsupported,
-    robustness: null,
+    robustness,
     flags,
     timings: {
       totalSeconds: seconds(started),
@@ -162,10 +176,16 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
       probeSeconds,
       sessionSeconds,
       measureSeconds,
+      robustnessSeconds,
       imagesPerSecond: samples / Math.max(measureSeconds, 1e-9),
     },
   };
-  if (options.maxAmRel !== undefined) report.thresholds = { maxAmRel: maxAmRelCheck(downsampling, options.maxAmRel) };
+  if (options.maxAmRel !== undefined || options.minRobustAccuracy !== undefined) report.thresholds = {};
+  if (options.maxAmRel !== undefined) report.thresholds!.maxAmRel = maxAmRelCheck(downsampling, options.maxAmRel);
+  if (options.minRobustAccuracy !== undefined && robustness) {
+    const value = robustness.robustAccuracy;
+    report.thresholds!.minRobustAccuracy = { limit: options.minRobustAccuracy, value, passed: value >= options.minRobustAccuracy };
+  }
   progress({ phase: 'done', fraction: 1, message: 'done' });
   return report;
 }

@@ -1,3 +1,4 @@
+import type { RobustnessReport } from '../attacks/suite.js';
 import type { StageSummary } from '../metrics/stages.js';
 
 /** The audit report (SPEC §6): field names are a contract with users' pipelines. */
@@ -62,16 +63,20 @@ export interface AuditReport {
   downsampling: DownsamplingReport[];
   stages: StageReport[];
   unsupported: { node: string; op: string; reason: string }[];
-  /** Robustness estimates (SPEC §4); null until an attack suite is requested and available. */
-  robustness: null;
+  /** Robustness estimates (SPEC §4); null unless attacks were requested (`robustness` option). */
+  robustness: RobustnessReport | null;
   flags: string[];
-  thresholds?: { maxAmRel: { limit: number; worst: number | null; worstNode: string | null; passed: boolean } };
+  thresholds?: {
+    maxAmRel?: { limit: number; worst: number | null; worstNode: string | null; passed: boolean };
+    minRobustAccuracy?: { limit: number; value: number; passed: boolean };
+  };
   timings: {
     totalSeconds: number;
     loadSeconds: number;
     probeSeconds: number;
     sessionSeconds: number;
     measureSeconds: number;
+    robustnessSeconds: number;
     imagesPerSecond: number;
   };
 }

@@ -14,12 +14,14 @@ import { InvalidOptionError } from '../data/preprocess.js';
 import { ModelError } from '../onnx/codec.js';
 import { compareModels } from './compare.js';
 import { ProgressBar } from './progress.js';
+import { serveCommand, ServeUsageError } from './serve.js';
 
 const USAGE = `usage:
   alias-audit audit MODEL.onnx [options]   audit a CIFAR-10 classifier, print the JSON report
   alias-audit compare A.onnx B.onnx ... [options]
                                            audit several models on the same images, stages side by side
   alias-audit data                         download and check the CIFAR-10 test set
+  alias-audit serve [options]              run the HTTP service (alias-audit serve --help)
   alias-audit --version | --help
 
 audit options:
@@ -32,6 +34,13 @@ audit options:
   --ep E               auto | cpu | cuda | webgpu (default auto: a GPU when one works, else CPU)
   --max-am-rel X       exit 1 when any downsampling op's amRel exceeds X
   --cifar10-dir DIR    folder with the official CIFAR-10 binary batches (or env CIFAR10_DIR)
+  --robustness R       none | fast | standard: attacks for robust accuracy (default none)
+  --eps E              L-infinity budget, a number or fraction (default 8/255)
+  --seed S             seed of the attacks' randomness (default 0)
+  --attack-samples N   attack the first N samples (fast 200, standard 500)
+  --attacks LIST       any of fgsm,pgd,square
+  --pgd-steps N --pgd-restarts N --pgd-step-size X --square-queries N
+  --min-robust-accuracy X   exit 1 when the worst-case robust accuracy is below X
   --out FILE           also write the report to FILE
   --quiet              no progress on stderr`;
 
@@ -51,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return compareCommand(rest);
     case 'data':
       return dataCommand();
+    case 'serve':
+      return serveCommand(rest);
     case '--version':
     case 'version':
       process.stdout.write(`${TOOL_VERSION}\n`);
@@ -78,6 +89,15 @@ const AUDIT_FLAGS = {
   'max-am-rel': { type: 'string' },
   'cifar10-dir': { type: 'string' },
   robustness: { type: 'string' },
+  eps: { type: 'string' },
+  seed: { type: 'string' },
+  'attack-samples': { type: 'string' },
+  attacks: { type: 'string' },
+  'pgd-steps': { type: 'string' },
+  'pgd-restarts': { type: 'string' },
+  'pgd-step-size': { type: 'string' },
+  'square-queries': { type: 'string' },
+  'min-robust-accuracy': { type: 'string' },
   out: { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
@@ -103,6 +123,15 @@ function parseAuditFlags(args: string[]) {
     maxAmRel: values['max-am-rel'],
     cifar10Dir: values['cifar10-dir'],
     robustness: values.robustness,
+    eps: values.eps,
+    seed: values.seed,
+    attackSamples: values['attack-samples'],
+    attacks: values.attacks,
+    pgdSteps: values['pgd-steps'],
+    pgdRestarts: values['pgd-restarts'],
+    pgdStepSize: values['pgd-step-size'],
+    squareQueries: values['square-queries'],
+    minRobustAccuracy: values['min-robust-accuracy'],
   };
   return { values, positionals, options: parseAuditOptions(raw) };
 }
@@ -130,12 +159,18 @@ async function auditCommand(args: string[]): Promise<number> {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   process.stdout.write(json);
   if (values.out) await writeFile(values.out, json);
-  if (report.thresholds && !report.thresholds.maxAmRel.passed) {
-    const t = report.thresholds.maxAmRel;
-    process.stderr.write(`alias-audit: amRel ${t.worst?.toFixed(4)} of ${t.worstNode} exceeds --max-am-rel ${t.limit}\n`);
-    return EXIT_THRESHOLD;
+  let code = EXIT_PASS;
+  const amRel = report.thresholds?.maxAmRel;
+  if (amRel && !amRel.passed) {
+    process.stderr.write(`alias-audit: amRel ${amRel.worst?.toFixed(4)} of ${amRel.worstNode} exceeds --max-am-rel ${amRel.limit}\n`);
+    code = EXIT_THRESHOLD;
   }
-  return EXIT_PASS;
+  const robust = report.thresholds?.minRobustAccuracy;
+  if (robust && !robust.passed) {
+    process.stderr.write(`alias-audit: robust accuracy ${robust.value.toFixed(4)} is below --min-robust-accuracy ${robust.limit}\n`);
+    code = EXIT_THRESHOLD;
+  }
+  return code;
 }
 
 async function dataCommand(): Promise<number> {
@@ -147,7 +182,7 @@ async function dataCommand(): Promise<number> {
 /** Maps an error to its exit code and one-line message. */
 function classify(err: unknown): { code: number; message: string } {
   const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof UsageError || err instanceof InvalidOptionError || err instanceof ModelError) {
+  if (err instanceof UsageError || err instanceof ServeUsageError || err instanceof InvalidOptionError || err instanceof ModelError) {
     return { code: EXIT_BAD_INPUT, message };
   }
   if (err instanceof DataUnavailableError || err instanceof DataIntegrityError) return { code: EXIT_BAD_INPUT, message };

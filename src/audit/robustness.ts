@@ -1,0 +1,51 @@
+/**
+ * The robustness half of an audit (SPEC §4): opens the model and its gradient graph as
+ * pixel-space classifiers and runs the attack plan on the first samples.
+ */
+import { GradientGraphClassifier, ModelInterface, SessionClassifier } from '../attacks/onnxClassifiers.js';
+import { UnsupportedGradient } from '../attacks/grad/registry.js';
+import { robustnessPlan } from '../attacks/presets.js';
+import { RobustnessReport, runRobustness } from '../attacks/suite.js';
+import { Cifar10Set } from '../data/cifar10.js';
+import { pixelsInUnitRange } from '../data/preprocess.js';
+import { ModelError } from '../onnx/codec.js';
+import { AuditOptions } from './options.js';
+
+export async function auditRobustness(
+  modelBytes: Uint8Array,
+  model: ModelInterface,
+  options: AuditOptions,
+  dataset: Cifar10Set,
+  samples: number,
+  batch: number,
+  progress: (fraction: number, message: string) => void,
+): Promise<RobustnessReport> {
+  if (options.robustness === 'none') throw new Error('robustness not requested');
+  const plan = robustnessPlan(options.robustness, options.attack, samples);
+  const forward = await SessionClassifier.open(modelBytes, model);
+  let gradient: GradientGraphClassifier | null = null;
+  let why: string | undefined;
+  try {
+    gradient = await GradientGraphClassifier.open(modelBytes, model);
+  } catch (err) {
+    if (!(err instanceof UnsupportedGradient || err instanceof ModelError)) throw err;
+    why = err instanceof UnsupportedGradient ? `no gradient for ${err.opType}: ${err.reason}` : err.message;
+  }
+  try {
+    const report = await runRobustness(
+      forward,
+      gradient,
+      why,
+      { pixels: (start, count) => pixelsInUnitRange(dataset, start, count), labels: dataset.labels, batch },
+      plan,
+      progress,
+    );
+    if (gradient?.outputKind === 'softmax') {
+      report.flags.push('the model outputs probabilities (Softmax): the loss is taken on its input; saturated outputs can still hide gradients');
+    }
+    return report;
+  } finally {
+    await forward.release();
+    await gradient?.release();
+  }
+}
