@@ -319,8 +319,9 @@ export function tensorFloats(t: Constant): Float32Array {
   const floats: number[] = [];
   for (const f of readFields(t.source)) {
     if (f.field === TensorField.rawData) {
-      // Copy: raw_data may be unaligned inside the file buffer.
-      const copy = f.bytes.slice();
+      // Copy: raw_data may be unaligned inside the file buffer. (Not .slice(): on a Node Buffer
+      // that is a view, not a copy.)
+      const copy = new Uint8Array(f.bytes);
       return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
     }
     if (f.field === TensorField.floatData) pushFloats(f, floats);

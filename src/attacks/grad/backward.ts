@@ -151,7 +151,10 @@ export function buildBackward(req: BackwardRequest): string | undefined {
       },
       constantFloats: (value) => {
         const t = constants.get(value);
-        return t && t.dataType === DataType.FLOAT ? tensorFloats(t) : undefined;
+        if (!t || t.dataType !== DataType.FLOAT) return undefined;
+        // Decode from a plain copy: for a Node Buffer source, tensorFloats' `slice()` of raw_data
+        // is a view of the whole file, not a copy, and would read the wrong bytes.
+        return tensorFloats(t.source ? { ...t, source: new Uint8Array(t.source) } : t);
       },
       unsupported: (reason) => {
         throw new UnsupportedGradient(node.opType, reason, where);

@@ -1,7 +1,7 @@
-/** Add (numpy broadcasting): each operand gets d y summed over the axes it was broadcast along. */
 import { unbroadcast } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Add (numpy broadcasting): each operand gets d y summed over the axes it was broadcast along. */
 export const addRule: GradientRule = {
   opType: 'Add',
   build(ctx: GradientContext): void {

@@ -1,11 +1,3 @@
-/**
- * AveragePool (2-D): d x = ConvTranspose(d y * weight, ones kernel per channel, group = C), the
- * adjoint of "sum the window, divide by its divisor". The divisor per output position is the
- * runtime's own: where windows touch padding or hang past the end (count_include_pad, ceil_mode)
- * the per-position factor 1/divisor = AveragePool(ones)/realCount, with AveragePool(ones) run by
- * the same node attributes on a constant (folded when the session loads) and realCount the
- * number of input positions the window covers, counted here.
- */
 import { attr, Graph, Node } from '../../../onnx/ir.js';
 import { beginPads, scalar, scatterGeometry } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
@@ -33,6 +25,14 @@ function divisorFactor(g: Graph, node: Node, sizes: { h: number; w: number; ho: 
   return g.op('Mul', [pooled, g.constantFloat('grad_inverse_count', [1, 1, sizes.ho, sizes.wo], inverseCount)]);
 }
 
+/**
+ * AveragePool (2-D): d x = ConvTranspose(d y * weight, ones kernel per channel, group = C), the
+ * adjoint of "sum the window, divide by its divisor". The divisor per output position is the
+ * runtime's own: where windows touch padding or hang past the end (count_include_pad, ceil_mode)
+ * the per-position factor 1/divisor = AveragePool(ones)/realCount, with AveragePool(ones) run by
+ * the same node attributes on a constant (folded when the session loads) and realCount the
+ * number of input positions the window covers, counted here.
+ */
 export const averagePoolRule: GradientRule = {
   opType: 'AveragePool',
   build(ctx: GradientContext): void {

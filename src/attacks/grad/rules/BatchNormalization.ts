@@ -1,3 +1,7 @@
+import { reshape } from '../../../onnx/builders.js';
+import { scalar } from '../ops.js';
+import type { GradientContext, GradientRule } from '../registry.js';
+
 /**
  * BatchNormalization in inference mode: y = (x - mean) / sqrt(var + eps) * scale + B, so
  * d x = d y * scale / sqrt(var + eps) per channel (axis 1). The factor is built from the
@@ -5,10 +9,6 @@
  * Training mode (batch statistics) and the old per-activation `spatial = 0` are not supported;
  * the optional statistics outputs carry no gradient (see differentiableOutput).
  */
-import { reshape } from '../../../onnx/builders.js';
-import { scalar } from '../ops.js';
-import type { GradientContext, GradientRule } from '../registry.js';
-
 export const batchNormalizationRule: GradientRule = {
   opType: 'BatchNormalization',
   build(ctx: GradientContext): void {

@@ -1,11 +1,11 @@
+import { DataType } from '../../../onnx/schema.js';
+import type { GradientContext, GradientRule } from '../registry.js';
+
 /**
  * Cast to float32 of a float32 value: the identity. Casts to integer or bool types cut the
  * gradient before any rule runs (see differentiableOutput); other float types (mixed precision)
  * are not supported, since the backward pass would need their types.
  */
-import { DataType } from '../../../onnx/schema.js';
-import type { GradientContext, GradientRule } from '../registry.js';
-
 export const castRule: GradientRule = {
   opType: 'Cast',
   build(ctx: GradientContext): void {

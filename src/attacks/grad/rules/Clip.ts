@@ -1,11 +1,11 @@
+import { maskWhere, scalar } from '../ops.js';
+import type { GradientContext, GradientRule } from '../registry.js';
+
 /**
  * Clip: d x = d y where min <= x <= max (the bounds included, as torch.clamp). Bounds are
  * attributes before opset 11 and optional inputs from 11; bounds that depend on the image are
  * not supported.
  */
-import { maskWhere, scalar } from '../ops.js';
-import type { GradientContext, GradientRule } from '../registry.js';
-
 export const clipRule: GradientRule = {
   opType: 'Clip',
   build(ctx: GradientContext): void {

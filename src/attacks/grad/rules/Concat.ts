@@ -1,11 +1,11 @@
+import { slice } from '../ops.js';
+import type { GradientContext, GradientRule } from '../registry.js';
+
 /**
  * Concat: each input on the path gets its slice of d y along the axis. Offsets are static (from
  * the probe), so concatenation along the batch axis, whose size differs between runs, is not
  * supported.
  */
-import { slice } from '../ops.js';
-import type { GradientContext, GradientRule } from '../registry.js';
-
 export const concatRule: GradientRule = {
   opType: 'Concat',
   build(ctx: GradientContext): void {

@@ -1,10 +1,10 @@
+import { unbroadcast } from '../ops.js';
+import type { GradientContext, GradientRule } from '../registry.js';
+
 /**
  * Div (numpy broadcasting): d a = d y / b and d b = -d y * y / b (y = a / b, reused rather than
  * recomputing a / b^2), each summed over its broadcast axes.
  */
-import { unbroadcast } from '../ops.js';
-import type { GradientContext, GradientRule } from '../registry.js';
-
 export const divRule: GradientRule = {
   opType: 'Div',
   build(ctx: GradientContext): void {

@@ -1,9 +1,9 @@
+import type { GradientContext, GradientRule } from '../registry.js';
+
 /**
  * Dropout at inference is the identity: d x = d y. From opset 12 a `training_mode` input may
  * switch it on; a constant false (or none) is fine, anything else makes the model random.
  */
-import type { GradientContext, GradientRule } from '../registry.js';
-
 export const dropoutRule: GradientRule = {
   opType: 'Dropout',
   build(ctx: GradientContext): void {

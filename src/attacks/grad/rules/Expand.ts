@@ -1,7 +1,7 @@
-/** Expand: d x = d y summed over the axes x was broadcast along. */
 import { unbroadcast } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Expand: d x = d y summed over the axes x was broadcast along. */
 export const expandRule: GradientRule = {
   opType: 'Expand',
   build(ctx: GradientContext): void {

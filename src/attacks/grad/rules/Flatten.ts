@@ -1,7 +1,7 @@
-/** Flatten only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 import { reshapeLike } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Flatten only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 export const flattenRule: GradientRule = {
   opType: 'Flatten',
   build(ctx: GradientContext): void {

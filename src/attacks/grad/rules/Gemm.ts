@@ -1,8 +1,3 @@
-/**
- * Gemm: Y = alpha * A' B' + beta * C with A' = transA ? A^T : A (likewise B'). Built from MatMul
- * and Transpose rather than Gemm, because Gemm requires C before opset 11; transposes of
- * constant weights are folded by ONNX Runtime when the session loads.
- */
 import { attr, Graph } from '../../../onnx/ir.js';
 import { scalar, unbroadcast } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
@@ -15,6 +10,11 @@ function scaled(g: Graph, x: string, factor: number): string {
   return factor === 1 ? x : g.op('Mul', [x, scalar(g, factor)]);
 }
 
+/**
+ * Gemm: Y = alpha * A' B' + beta * C with A' = transA ? A^T : A (likewise B'). Built from MatMul
+ * and Transpose rather than Gemm, because Gemm requires C before opset 11; transposes of
+ * constant weights are folded by ONNX Runtime when the session loads.
+ */
 export const gemmRule: GradientRule = {
   opType: 'Gemm',
   build(ctx: GradientContext): void {

@@ -1,7 +1,7 @@
-/** GlobalAveragePool: d x = d y / (spatial size), broadcast over the spatial axes. */
 import { expandLike, scalar } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** GlobalAveragePool: d x = d y / (spatial size), broadcast over the spatial axes. */
 export const globalAveragePoolRule: GradientRule = {
   opType: 'GlobalAveragePool',
   build(ctx: GradientContext): void {

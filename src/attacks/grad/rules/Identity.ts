@@ -1,6 +1,6 @@
-/** Identity: d x = d y (no node needed). */
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Identity: d x = d y (no node needed). */
 export const identityRule: GradientRule = {
   opType: 'Identity',
   build(ctx: GradientContext): void {

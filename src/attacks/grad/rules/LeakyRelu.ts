@@ -1,7 +1,7 @@
-/** LeakyRelu: d x = d y where x > 0, else alpha * d y. */
 import { floatMask, scalar } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** LeakyRelu: d x = d y where x > 0, else alpha * d y. */
 export const leakyReluRule: GradientRule = {
   opType: 'LeakyRelu',
   build(ctx: GradientContext): void {

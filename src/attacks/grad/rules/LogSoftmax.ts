@@ -1,8 +1,8 @@
-/** LogSoftmax: d x = d y - exp(y) * sum(d y) over the softmax axes (axis semantics as Softmax). */
 import { reduceSum } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 import { softmaxAxes } from './Softmax.js';
 
+/** LogSoftmax: d x = d y - exp(y) * sum(d y) over the softmax axes (axis semantics as Softmax). */
 export const logSoftmaxRule: GradientRule = {
   opType: 'LogSoftmax',
   build(ctx: GradientContext): void {

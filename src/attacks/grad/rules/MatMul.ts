@@ -1,7 +1,3 @@
-/**
- * MatMul (numpy semantics, rank >= 2 on both sides): d A = dY B^T and d B = A^T dY over the last
- * two axes, summed over batch axes the operand was broadcast along.
- */
 import { attr, Graph } from '../../../onnx/ir.js';
 import { unbroadcast } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
@@ -14,6 +10,10 @@ function transposeLast2(g: Graph, x: string, rank: number): string {
   return g.op('Transpose', [x], [attr.ints('perm', perm)]);
 }
 
+/**
+ * MatMul (numpy semantics, rank >= 2 on both sides): d A = dY B^T and d B = A^T dY over the last
+ * two axes, summed over batch axes the operand was broadcast along.
+ */
 export const matMulRule: GradientRule = {
   opType: 'MatMul',
   build(ctx: GradientContext): void {

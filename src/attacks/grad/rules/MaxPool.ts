@@ -1,14 +1,3 @@
-/**
- * MaxPool (2-D): the gradient goes to the element each window picked, ties as the runtime broke
- * them, because we read the picks from MaxPool's own Indices output (opset 8+): the forward node
- * is replaced by one that also returns Indices, so the max is computed once.
- * - Windows that cannot overlap (dilated extent <= stride on both axes, opset 9+): MaxUnpool
- *   scatters d y to the picked positions, exact since no position is picked twice.
- * - Overlapping windows (3x3 stride 2, ...), or opset 8: for each kernel offset t, a mask of the
- *   windows whose pick sits at offset t; a grouped ConvTranspose with a one-hot kernel per offset
- *   then scatter-adds, so positions picked by several windows get the sum. ceil_mode, auto_pad
- *   and dilations only change which index each offset means, fixed from the probed shapes.
- */
 import { attr, Node } from '../../../onnx/ir.js';
 import { beginPads, maskWhere, scatterGeometry, unsqueeze } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
@@ -27,6 +16,17 @@ function indicesOf(ctx: GradientContext): string {
   return indices;
 }
 
+/**
+ * MaxPool (2-D): the gradient goes to the element each window picked, ties as the runtime broke
+ * them, because we read the picks from MaxPool's own Indices output (opset 8+): the forward node
+ * is replaced by one that also returns Indices, so the max is computed once.
+ * - Windows that cannot overlap (dilated extent <= stride on both axes, opset 9+): MaxUnpool
+ *   scatters d y to the picked positions, exact since no position is picked twice.
+ * - Overlapping windows (3x3 stride 2, ...), or opset 8: for each kernel offset t, a mask of the
+ *   windows whose pick sits at offset t; a grouped ConvTranspose with a one-hot kernel per offset
+ *   then scatter-adds, so positions picked by several windows get the sum. ceil_mode, auto_pad
+ *   and dilations only change which index each offset means, fixed from the probed shapes.
+ */
 export const maxPoolRule: GradientRule = {
   opType: 'MaxPool',
   build(ctx: GradientContext): void {
@@ -49,9 +49,14 @@ export const maxPoolRule: GradientRule = {
     const indices = indicesOf(ctx);
 
     if (opset >= 9 && extents.every((e, i) => e <= strides[i])) {
+      // MaxUnpool insists that output_shape is at least the size its attributes imply; end pads
+      // bring that down to x's size where ceil_mode windows hang past the end. Indices are
+      // absolute, so the pads move nothing.
+      const [endH, endW] = [0, 1].map((a) => Math.max(0, (yShape[a + 2] - 1) * strides[a] + kernel[a] - xShape[a + 2]));
       const dx = g.op('MaxUnpool', [dy, indices, g.op('Shape', [x])], [
         attr.ints('kernel_shape', kernel),
         attr.ints('strides', strides),
+        attr.ints('pads', [0, 0, endH, endW]),
       ], 'grad_MaxPool');
       ctx.accumulate(x, dx);
       return;

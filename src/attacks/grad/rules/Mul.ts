@@ -1,7 +1,7 @@
-/** Mul (numpy broadcasting): d a = d y * b, d b = d y * a, each summed over its broadcast axes. */
 import { unbroadcast } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Mul (numpy broadcasting): d a = d y * b, d b = d y * a, each summed over its broadcast axes. */
 export const mulRule: GradientRule = {
   opType: 'Mul',
   build(ctx: GradientContext): void {

@@ -1,6 +1,6 @@
-/** Neg: d x = -d y. */
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Neg: d x = -d y. */
 export const negRule: GradientRule = {
   opType: 'Neg',
   build(ctx: GradientContext): void {

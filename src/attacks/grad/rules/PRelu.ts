@@ -1,7 +1,7 @@
-/** PRelu: d x = d y where x > 0, else slope * d y (slope broadcasts to x). The slope is a constant. */
 import { floatMask, scalar } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** PRelu: d x = d y where x > 0, else slope * d y (slope broadcasts to x). The slope is a constant. */
 export const preluRule: GradientRule = {
   opType: 'PRelu',
   build(ctx: GradientContext): void {

@@ -1,9 +1,3 @@
-/**
- * Pad (constant mode): d x = d y with the padding cut off again; negative pads (crops) become
- * zero padding of d y. Pads are an attribute before opset 11 and a constant input from 11 (with
- * optional axes from 18). Slices use bounds relative to the end, so any batch size works.
- * reflect/edge/wrap modes are not supported.
- */
 import { padZeros, slice, SLICE_TO_END } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
@@ -29,6 +23,12 @@ function fullPads(ctx: GradientContext, rank: number): number[] {
   return full;
 }
 
+/**
+ * Pad (constant mode): d x = d y with the padding cut off again; negative pads (crops) become
+ * zero padding of d y. Pads are an attribute before opset 11 and a constant input from 11 (with
+ * optional axes from 18). Slices use bounds relative to the end, so any batch size works.
+ * reflect/edge/wrap modes are not supported.
+ */
 export const padRule: GradientRule = {
   opType: 'Pad',
   build(ctx: GradientContext): void {

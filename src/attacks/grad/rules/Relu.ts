@@ -1,7 +1,7 @@
-/** Relu: d x = d y where y > 0 (0 at x = 0, as PyTorch). */
 import { maskWhere, scalar } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Relu: d x = d y where y > 0 (0 at x = 0, as PyTorch). */
 export const reluRule: GradientRule = {
   opType: 'Relu',
   build(ctx: GradientContext): void {

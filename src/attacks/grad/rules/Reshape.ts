@@ -1,7 +1,7 @@
-/** Reshape only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 import { reshapeLike } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Reshape only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 export const reshapeRule: GradientRule = {
   opType: 'Reshape',
   build(ctx: GradientContext): void {

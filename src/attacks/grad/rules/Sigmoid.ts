@@ -1,7 +1,7 @@
-/** Sigmoid: d x = d y * y * (1 - y), from the forward output. */
 import { scalar } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Sigmoid: d x = d y * y * (1 - y), from the forward output. */
 export const sigmoidRule: GradientRule = {
   opType: 'Sigmoid',
   build(ctx: GradientContext): void {

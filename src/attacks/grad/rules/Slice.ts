@@ -1,8 +1,3 @@
-/**
- * Slice with unit steps: d x = d y padded with zeros back to x's size. Bounds are attributes
- * before opset 10 and constant inputs from 10; they are resolved against the probed shape, so
- * slicing the batch axis is not supported. Strided slices would need a scatter: not supported.
- */
 import { padZeros } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
@@ -25,6 +20,11 @@ function bounds(ctx: GradientContext, rank: number): { starts: number[]; ends: n
   return { starts, ends, axes: axes.map((a) => (a < 0 ? a + rank : a)), steps: read(4) ?? starts.map(() => 1) };
 }
 
+/**
+ * Slice with unit steps: d x = d y padded with zeros back to x's size. Bounds are attributes
+ * before opset 10 and constant inputs from 10; they are resolved against the probed shape, so
+ * slicing the batch axis is not supported. Strided slices would need a scatter: not supported.
+ */
 export const sliceRule: GradientRule = {
   opType: 'Slice',
   build(ctx: GradientContext): void {

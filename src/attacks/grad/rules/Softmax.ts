@@ -1,8 +1,3 @@
-/**
- * Softmax: d x = y * (d y - sum(d y * y)) over the softmax axes. Before opset 13 the op
- * flattens the input to 2-D at `axis` (default 1), so it normalises over all axes from `axis`
- * on; from 13 over `axis` alone (default -1). For 2-D [B,K] with axis 1 the two agree.
- */
 import { reduceSum } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
@@ -16,6 +11,11 @@ export function softmaxAxes(ctx: GradientContext): number[] {
   return legacy ? Array.from({ length: rank - axis }, (_, i) => axis + i) : [axis];
 }
 
+/**
+ * Softmax: d x = y * (d y - sum(d y * y)) over the softmax axes. Before opset 13 the op
+ * flattens the input to 2-D at `axis` (default 1), so it normalises over all axes from `axis`
+ * on; from 13 over `axis` alone (default -1). For 2-D [B,K] with axis 1 the two agree.
+ */
 export const softmaxRule: GradientRule = {
   opType: 'Softmax',
   build(ctx: GradientContext): void {

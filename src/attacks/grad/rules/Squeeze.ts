@@ -1,7 +1,7 @@
-/** Squeeze only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 import { reshapeLike } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Squeeze only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 export const squeezeRule: GradientRule = {
   opType: 'Squeeze',
   build(ctx: GradientContext): void {

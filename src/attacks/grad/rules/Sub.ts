@@ -1,7 +1,7 @@
-/** Sub (numpy broadcasting): d a = d y, d b = -d y, each summed over its broadcast axes. */
 import { unbroadcast } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Sub (numpy broadcasting): d a = d y, d b = -d y, each summed over its broadcast axes. */
 export const subRule: GradientRule = {
   opType: 'Sub',
   build(ctx: GradientContext): void {

@@ -1,7 +1,7 @@
-/** Sum (variadic, broadcasting from opset 8): every operand gets d y summed over its broadcast axes. */
 import { unbroadcast } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Sum (variadic, broadcasting from opset 8): every operand gets d y summed over its broadcast axes. */
 export const sumRule: GradientRule = {
   opType: 'Sum',
   build(ctx: GradientContext): void {

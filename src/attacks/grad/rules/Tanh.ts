@@ -1,7 +1,7 @@
-/** Tanh: d x = d y * (1 - y^2), from the forward output. */
 import { scalar } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Tanh: d x = d y * (1 - y^2), from the forward output. */
 export const tanhRule: GradientRule = {
   opType: 'Tanh',
   build(ctx: GradientContext): void {

@@ -1,8 +1,8 @@
-/** Transpose: d x = Transpose(d y) with the inverse permutation (default perm reverses the axes). */
 import { attr } from '../../../onnx/ir.js';
 import { inversePermutation } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Transpose: d x = Transpose(d y) with the inverse permutation (default perm reverses the axes). */
 export const transposeRule: GradientRule = {
   opType: 'Transpose',
   build(ctx: GradientContext): void {

@@ -1,7 +1,7 @@
-/** Unsqueeze only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 import { reshapeLike } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
+/** Unsqueeze only moves values: d x = d y reshaped to x's run-time shape (any batch size). */
 export const unsqueezeRule: GradientRule = {
   opType: 'Unsqueeze',
   build(ctx: GradientContext): void {
