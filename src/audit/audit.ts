@@ -80,7 +80,8 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
 
   const measureStarted = performance.now();
   // With attacks to run, the aliasing pass is the smaller part of the work.
-  const aliasingShare = options.robustness === 'none' ? 1 : 0.3;
+  const attacking = options.robustness !== undefined && options.robustness !== 'none';
+  const aliasingShare = attacking ? 0.3 : 1;
   let correct = 0;
   const sums = plan.measured.map(() => emptySums());
   const twinStats = plan.measured.map(() => ({ maxAbsError: 0, maxAbsOutput: 0 }));
@@ -109,7 +110,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
 
   let robustness: RobustnessReport | null = null;
   const robustnessStarted = performance.now();
-  if (options.robustness !== 'none') {
+  if (attacking) {
     const model = { inputName: summary.input.name, logitsName: summary.outputs[0], layout, preprocessing: pre, fixedBatch: summary.input.fixedBatch, ep: options.ep };
     robustness = await auditRobustness(modelBytes, model, options, dataset, samples, batch, (f, message) =>
       progress({ phase: 'attacking', fraction: 0.1 + 0.9 * aliasingShare + 0.9 * (1 - aliasingShare) * f, message }),

@@ -12,7 +12,10 @@ import { defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
 import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
 import { InvalidOptionError } from '../data/preprocess.js';
 import { ModelError } from '../onnx/codec.js';
+import { parseEarlyStopSettings } from '../audit/monitor.js';
+import { DEFAULT_EARLY_STOP, InvalidEarlyStop } from '../metrics/earlyStopping.js';
 import { compareModels } from './compare.js';
+import { earlyStop, formatEarlyStop } from './earlyStop.js';
 import { ProgressBar } from './progress.js';
 import { serveCommand, ServeUsageError } from './serve.js';
 
@@ -20,6 +23,10 @@ const USAGE = `usage:
   alias-audit audit MODEL.onnx [options]   audit a CIFAR-10 classifier, print the JSON report
   alias-audit compare A.onnx B.onnx ... [options]
                                            audit several models on the same images, stages side by side
+  alias-audit early-stop CKPT... | DIR [options]
+                                           aliasing early stopping over per-epoch checkpoints
+                                           (--signal am|amRel --threshold t --window N|all --json;
+                                           exit 1 when it says stop)
   alias-audit data                         download and check the CIFAR-10 test set
   alias-audit serve [options]              run the HTTP service (alias-audit serve --help)
   alias-audit --version | --help
@@ -58,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       return auditCommand(rest);
     case 'compare':
       return compareCommand(rest);
+    case 'early-stop':
+      return earlyStopCommand(rest);
     case 'data':
       return dataCommand();
     case 'serve':
@@ -102,14 +111,27 @@ const AUDIT_FLAGS = {
   quiet: { type: 'boolean' },
 } as const;
 
-/** Parses audit flags; usage problems become UsageError, bad values InvalidOptionError. */
-function parseAuditFlags(args: string[]) {
+const EARLY_STOP_FLAGS = {
+  ...AUDIT_FLAGS,
+  signal: { type: 'string' },
+  threshold: { type: 'string' },
+  window: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+/**
+ * Parses audit flags, plus early-stop's own where `earlyStopFlags`; usage problems become
+ * UsageError, bad values InvalidOptionError.
+ */
+function parseAuditFlags(args: string[], earlyStopFlags = false) {
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: AUDIT_FLAGS });
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: EARLY_STOP_FLAGS });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
+  const foreign = Object.keys(parsed.values).filter((k) => !earlyStopFlags && !(k in AUDIT_FLAGS));
+  if (foreign.length) throw new UsageError(`Unknown option '--${foreign[0]}'`);
   const { values, positionals } = parsed;
   const raw: RawOptions = {
     samples: values.samples,
@@ -141,6 +163,16 @@ async function compareCommand(args: string[]): Promise<number> {
   if (positionals.length < 2) throw new UsageError(`compare takes two or more models (got ${positionals.length})\n${USAGE}`);
   await compareModels(positionals, options, (line) => process.stdout.write(`${line}\n`));
   return EXIT_PASS;
+}
+
+async function earlyStopCommand(args: string[]): Promise<number> {
+  const { values, positionals, options } = parseAuditFlags(['--samples', '500', ...args], true);
+  if (positionals.length === 0) throw new UsageError(`early-stop takes checkpoints in epoch order, or a folder of them\n${USAGE}`);
+  const settings = parseEarlyStopSettings({ signal: values.signal, threshold: values.threshold, window: values.window }, DEFAULT_EARLY_STOP);
+  const bar = !values.quiet && process.stderr.isTTY;
+  const result = await earlyStop(positionals, options, settings, bar ? (line) => process.stderr.write(`${line}\n`) : undefined);
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatEarlyStop(result)}\n`);
+  return result.decision.stop ? EXIT_THRESHOLD : EXIT_PASS;
 }
 
 async function auditCommand(args: string[]): Promise<number> {

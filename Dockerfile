@@ -1,0 +1,88 @@
+# syntax=docker/dockerfile:1
+#
+# alias-audit HTTP service.
+#   CPU image (the default target):  docker build -t alias-audit .
+#   GPU image (CUDA 12 provider):    docker build --target cuda -t alias-audit:cuda .
+#                                    docker run --gpus all -p 8080:8080 -v aa-data:/data alias-audit:cuda
+# The CIFAR-10 test set is baked in (downloaded once at build time, ~139 MB);
+# --build-arg FETCH_DATA=0 leaves it out (the service then fetches it on first start, or set
+# CIFAR10_DIR to a mounted copy of the official binary batches).
+# Jobs, reports and queued models live in the /data volume; mount it to keep them across
+# container restarts.
+
+ARG NODE_VERSION=20.20.2
+ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04
+
+# ---------------------------------------------------------------- build
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+# Compilers only for a source build of better-sqlite3 when no prebuilt binary matches.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json openapi.yaml ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
+
+# ---------------------------------------------------------------- data
+FROM build AS data
+ARG FETCH_DATA=1
+ENV ALIAS_AUDIT_CACHE=/opt/alias-audit/cache
+RUN mkdir -p "$ALIAS_AUDIT_CACHE" \
+ && if [ "$FETCH_DATA" = "1" ]; then node dist/cli/main.js data && rm -f "$ALIAS_AUDIT_CACHE"/*.tgz; fi
+
+# ---------------------------------------------------------------- CUDA execution provider libraries
+FROM build AS build-cuda
+# .npmrc skips onnxruntime-node's download of its CUDA provider; fetch it here (CUDA 12).
+RUN ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js
+
+# ---------------------------------------------------------------- GPU image (--target cuda)
+FROM ${CUDA_IMAGE} AS cuda
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --create-home --home-dir /home/alias alias
+COPY --from=build /usr/local/bin/node /usr/local/bin/node
+ENV NODE_ENV=production \
+    PORT=8080 \
+    ALIAS_AUDIT_DATA_DIR=/data \
+    ALIAS_AUDIT_CACHE=/opt/alias-audit/cache
+WORKDIR /app
+COPY --from=build-cuda /src/package.json /src/openapi.yaml ./
+COPY --from=build-cuda /src/node_modules ./node_modules
+COPY --from=build-cuda /src/dist ./dist
+COPY --from=data --chown=alias:alias /opt/alias-audit/cache /opt/alias-audit/cache
+RUN mkdir -p /data && chown alias:alias /data
+USER alias
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/main.js"]
+CMD ["serve"]
+
+# ---------------------------------------------------------------- CPU image (default: last stage)
+FROM node:${NODE_VERSION}-bookworm-slim AS cpu
+# tini: PID 1 that forwards SIGTERM (graceful shutdown) and reaps any orphaned worker.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production \
+    PORT=8080 \
+    ALIAS_AUDIT_DATA_DIR=/data \
+    ALIAS_AUDIT_CACHE=/opt/alias-audit/cache
+WORKDIR /app
+COPY --from=build /src/package.json /src/openapi.yaml ./
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+COPY --from=data --chown=node:node /opt/alias-audit/cache /opt/alias-audit/cache
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/main.js"]
+CMD ["serve"]

@@ -1,0 +1,144 @@
+/**
+ * The service's error catalogue: every problem the HTTP API can answer, with its stable
+ * `code`, HTTP status and title (RFC 9457 problem details). Routes throw {@link ServiceError};
+ * errors from the layers below are classified here, once, by {@link toServiceError}.
+ */
+import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
+import { InvalidOptionError } from '../data/preprocess.js';
+import { ModelError } from '../onnx/codec.js';
+
+/** Stable problem codes: part of the API contract (clients switch on them). */
+export const PROBLEMS = {
+  INVALID_OPTION: { status: 400, title: 'Invalid audit option' },
+  VALIDATION_FAILED: { status: 400, title: 'Request does not match the API specification' },
+  MODEL_MISSING: { status: 400, title: 'No model file in the upload' },
+  UNEXPECTED_FILE: { status: 400, title: 'Unexpected file in the upload' },
+  UNAUTHORIZED: { status: 401, title: 'Missing or unknown API key' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  AUDIT_NOT_FINISHED: { status: 409, title: 'The audit has not finished' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'Upload too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
+  // ModelError codes (src/onnx/codec.ts): the upload is not a model the audit can take.
+  EMPTY_FILE: { status: 422, title: 'Empty model file' },
+  NOT_ONNX: { status: 422, title: 'Not an ONNX model' },
+  TRUNCATED: { status: 422, title: 'Truncated model file' },
+  EXTERNAL_DATA: { status: 422, title: 'Model uses external data' },
+  NO_IMAGE_INPUT: { status: 422, title: 'Not an image classifier' },
+  MULTIPLE_IMAGE_INPUTS: { status: 422, title: 'More than one image input' },
+  UNSUPPORTED_MODEL: { status: 422, title: 'Unsupported model' },
+  AUDIT_TIMEOUT: { status: 422, title: 'Audit exceeded its time limit' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  INTERNAL: { status: 500, title: 'Internal server error' },
+  AUDIT_CRASHED: { status: 500, title: 'Audit worker crashed' },
+  DATA_UNAVAILABLE: { status: 503, title: 'CIFAR-10 test set unavailable' },
+  DATA_INTEGRITY: { status: 503, title: 'CIFAR-10 test set failed its integrity check' },
+  QUEUE_FULL: { status: 503, title: 'Audit queue is full' },
+  SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
+  NOT_READY: { status: 503, title: 'Service not ready' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+/** An RFC 9457 problem document plus our stable `code`; extension members allowed. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  code: ProblemCode;
+  [extension: string]: unknown;
+}
+
+/** `type` URI of a code: a URN, because the service has no public page per problem. */
+export function problemType(code: ProblemCode): string {
+  return `urn:alias-audit:problem:${code.toLowerCase().replace(/_/g, '-')}`;
+}
+
+/** An error that the error middleware turns into a problem response. */
+export class ServiceError extends Error {
+  readonly status: number;
+
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail: string,
+    /** Extension members (e.g. `errors` from validation) and response headers. */
+    readonly extra: { members?: Record<string, unknown>; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+    this.name = 'ServiceError';
+    this.status = PROBLEMS[code].status;
+  }
+
+  /** The problem document, without `instance` (the middleware adds the request's). */
+  toProblem(): Problem {
+    return { type: problemType(this.code), title: PROBLEMS[this.code].title, status: this.status, detail: this.detail, code: this.code, ...this.extra.members };
+  }
+}
+
+function isProblemCode(code: unknown): code is ProblemCode {
+  return typeof code === 'string' && Object.hasOwn(PROBLEMS, code);
+}
+
+/** Shape of express-openapi-validator's HttpError (not exported as a class we can import cheaply). */
+interface ValidatorHttpError {
+  status: number;
+  message: string;
+  errors?: { path?: string; message?: string; errorCode?: string }[];
+  headers?: Record<string, string>;
+}
+
+function isValidatorError(err: unknown): err is ValidatorHttpError {
+  return err instanceof Error && typeof (err as Partial<ValidatorHttpError>).status === 'number' && Array.isArray((err as Partial<ValidatorHttpError>).errors);
+}
+
+const STATUS_CODES: Record<number, ProblemCode> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHORIZED',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/**
+ * Classifies any error: our own, the audit layers' (options, model, data), the OpenAPI
+ * validator's and multer's, body-parser's. Anything unknown is INTERNAL (a bug, not the client).
+ */
+export function toServiceError(err: unknown): ServiceError {
+  if (err instanceof ServiceError) return err;
+  if (err instanceof InvalidOptionError) return new ServiceError('INVALID_OPTION', err.message);
+  if (err instanceof ModelError) return new ServiceError(isProblemCode(err.code) ? err.code : 'UNSUPPORTED_MODEL', err.message);
+  if (err instanceof DataUnavailableError) return new ServiceError('DATA_UNAVAILABLE', err.message);
+  if (err instanceof DataIntegrityError) return new ServiceError('DATA_INTEGRITY', err.message);
+  if (isValidatorError(err)) {
+    // multer's LIMIT_FILE_COUNT arrives as a 413; it is a malformed request, not a large one.
+    if (err.status === 413 && /too many files/i.test(err.message)) {
+      return new ServiceError('UNEXPECTED_FILE', 'only one file is taken, in the field "model"');
+    }
+    const code = STATUS_CODES[err.status] ?? (err.status >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED');
+    const errors = (err.errors ?? []).map((e) => ({ path: e.path ?? '', message: e.message ?? '' }));
+    const detail = errors.length > 0 ? errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ') : err.message;
+    return new ServiceError(code, detail, { members: errors.length > 0 ? { errors } : {}, headers: err.headers });
+  }
+  // body-parser / raw-body style errors carry an HTTP status and `expose`.
+  const status = (err as { status?: unknown } | null)?.status;
+  if (err instanceof Error && typeof status === 'number' && status >= 400 && status < 500 && STATUS_CODES[status]) {
+    return new ServiceError(STATUS_CODES[status], err.message);
+  }
+  return new ServiceError('INTERNAL', 'internal error; the server log has the details');
+}
+
+/**
+ * Classifies an error that ended an audit job; stored with the job and answered by `?wait=true`.
+ * `name`/`code` come over IPC from the worker, so this works on plain objects, not classes.
+ */
+export function jobFailureProblem(failure: { name?: string; code?: string; message: string }): Problem {
+  if (failure.name === 'InvalidOptionError') return new ServiceError('INVALID_OPTION', failure.message).toProblem();
+  if (failure.name === 'ModelError') return new ServiceError(isProblemCode(failure.code) ? failure.code : 'UNSUPPORTED_MODEL', failure.message).toProblem();
+  if (failure.name === 'DataUnavailableError') return new ServiceError('DATA_UNAVAILABLE', failure.message).toProblem();
+  if (failure.name === 'DataIntegrityError') return new ServiceError('DATA_INTEGRITY', failure.message).toProblem();
+  if (isProblemCode(failure.code)) return new ServiceError(failure.code, failure.message).toProblem();
+  return new ServiceError('INTERNAL', `the audit failed: ${failure.message}`).toProblem();
+}

@@ -1,0 +1,170 @@
+/**
+ * The audit jobs as the routes use them: submit (with the report cache), read, list, delete,
+ * wait, and per-job events. Owns no HTTP; the queue behind it is an {@link AuditQueue}.
+ */
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import type { AuditOptions } from '../../audit/options.js';
+import { ServiceError } from '../errors.js';
+import { optionsKey } from '../formOptions.js';
+import type { AuditQueue } from '../queue/queue.js';
+import { precheckModel } from '../worker/precheck.js';
+import { ModelFiles, sha256File } from './modelFiles.js';
+import type { JobStore, ListQuery } from './store.js';
+import type { Job, JobEvent, JobPage, JobWithReport } from './types.js';
+
+export interface Submission {
+  /** The upload on disk; consumed (moved or removed) by submit. */
+  uploadPath: string;
+  filename: string | null;
+  bytes: number;
+  options: AuditOptions;
+  /** Run a new audit even when a stored report answers the same model and options. */
+  force: boolean;
+}
+
+export interface SubmitResult {
+  job: Job;
+  /** True when an existing job (finished, or queued/running) answers this submission. */
+  reused: boolean;
+}
+
+export interface AuditServiceConfig {
+  /** Waiting jobs beyond which submissions get 503 QUEUE_FULL. */
+  maxQueued: number;
+  /** Starts of one job after which a restart fails it instead of re-running it. */
+  maxAttempts: number;
+}
+
+const FINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'deleted']);
+
+export class AuditService {
+  private readonly listeners = new Map<string, Set<(e: JobEvent) => void>>();
+  private readonly allListeners = new Set<(e: JobEvent) => void>();
+  private closing = false;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly queue: AuditQueue,
+    private readonly models: ModelFiles,
+    private readonly config: AuditServiceConfig,
+  ) {
+    queue.subscribe((e) => this.publish(e));
+  }
+
+  /** Re-queues what a previous process left queued or running (SPEC: no report is lost). */
+  async start(): Promise<{ requeued: string[]; failed: string[]; queued: number }> {
+    const crashed = new ServiceError('AUDIT_CRASHED', `the service stopped during this audit ${this.config.maxAttempts} times; it is not retried again`).toProblem();
+    const { requeued, failed } = this.store.recoverInterrupted(this.config.maxAttempts, crashed);
+    for (const id of failed) this.models.releaseIfUnused(this.store.get(id)!.model.sha256);
+    const ids = this.store.queuedIds();
+    for (const jobId of ids) await this.queue.add({ jobId });
+    return { requeued, failed, queued: ids.length };
+  }
+
+  get isClosing(): boolean {
+    return this.closing;
+  }
+
+  async submit(s: Submission): Promise<SubmitResult> {
+    try {
+      if (this.closing) throw new ServiceError('SHUTTING_DOWN', 'the service is shutting down; submit again shortly', { headers: { 'Retry-After': '10' } });
+      const sha256 = await sha256File(s.uploadPath);
+      const key = optionsKey(s.options);
+      if (!s.force) {
+        const existing = this.store.findReusable(sha256, key);
+        if (existing) return { job: existing, reused: true };
+      }
+      const { waiting } = await this.queue.counts();
+      if (waiting >= this.config.maxQueued) {
+        throw new ServiceError('QUEUE_FULL', `${waiting} audits are waiting (limit ${this.config.maxQueued}); try again later`, { headers: { 'Retry-After': '30' } });
+      }
+      await precheckModel({ modelPath: s.uploadPath, layout: s.options.layout });
+      await this.models.adopt(s.uploadPath, sha256);
+      // No await between adopt and create: see ModelFiles.adopt.
+      const job = this.store.create(randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key });
+      await this.queue.add({ jobId: job.id });
+      return { job, reused: false };
+    } finally {
+      await rm(s.uploadPath, { force: true });
+    }
+  }
+
+  get(id: string): JobWithReport | null {
+    return this.store.getWithReport(id);
+  }
+
+  list(q: ListQuery): JobPage {
+    return this.store.list(q);
+  }
+
+  /** Stops the job if it runs, then removes it and its report. False if there was none. */
+  async delete(id: string): Promise<boolean> {
+    const job = this.store.get(id);
+    if (!job) return false;
+    await this.queue.cancel(id);
+    const deleted = this.store.delete(id);
+    this.models.releaseIfUnused(job.model.sha256);
+    if (deleted) this.publish({ type: 'deleted', jobId: id });
+    return deleted;
+  }
+
+  /** Events of one job (or of all jobs when `jobId` is '*'); returns the unsubscribe function. */
+  subscribe(jobId: string, listener: (e: JobEvent) => void): () => void {
+    if (jobId === '*') {
+      this.allListeners.add(listener);
+      return () => this.allListeners.delete(listener);
+    }
+    let set = this.listeners.get(jobId);
+    if (!set) this.listeners.set(jobId, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(jobId);
+    };
+  }
+
+  /**
+   * Resolves with the job once it has finished, or with its current state after `timeoutMs`
+   * (or when `signal` aborts, e.g. the client went away). Null when the job is gone.
+   */
+  waitFor(id: string, timeoutMs: number, signal?: AbortSignal): Promise<JobWithReport | null> {
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        clearTimeout(timer);
+        unsubscribe();
+        signal?.removeEventListener('abort', finish);
+        resolve(this.get(id));
+      };
+      // Subscribe before reading the state, so a finish in between is not missed.
+      const unsubscribe = this.subscribe(id, (e) => {
+        if (FINAL.has(e.type) || e.type === 'requeued') finish();
+      });
+      const job = this.store.get(id);
+      if (!job || job.status === 'succeeded' || job.status === 'failed') return finish();
+      timer = setTimeout(finish, timeoutMs);
+      signal?.addEventListener('abort', finish, { once: true });
+    });
+  }
+
+  async counts(): Promise<{ waiting: number; active: number }> {
+    return this.queue.counts();
+  }
+
+  /** Stops taking submissions; running audits get `graceMs`, then go back to the queue. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    await this.queue.close(graceMs);
+  }
+
+  private publish(e: JobEvent): void {
+    for (const l of [...this.allListeners, ...(this.listeners.get(e.jobId) ?? [])]) {
+      try {
+        l(e);
+      } catch (err) {
+        console.error('alias-audit: job event listener failed:', err);
+      }
+    }
+  }
+}

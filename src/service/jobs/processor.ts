@@ -1,0 +1,70 @@
+/**
+ * The queue's processor: runs one job's audit in a worker process and writes the outcome to the
+ * job store. A Redis-backed queue's workers would run this same function.
+ */
+import type { AuditProgress } from '../../audit/audit.js';
+import { jobFailureProblem, Problem } from '../errors.js';
+import type { AuditProcessor, StopReason } from '../queue/queue.js';
+import { toWireError } from '../worker/protocol.js';
+import { auditInChild, WorkerFailure } from '../worker/runner.js';
+import type { ModelFiles } from './modelFiles.js';
+import type { JobStore } from './store.js';
+import type { JobProgress } from './types.js';
+
+export interface ProcessorConfig {
+  store: JobStore;
+  models: ModelFiles;
+  /** Per-audit limit (ms); 0 = none. */
+  auditTimeoutMs: number;
+  /** Whether a worker may download the CIFAR-10 test set when it is not cached. */
+  fetchData: boolean;
+  /** Niceness of audit workers. */
+  workerNiceness: number;
+}
+
+/** Progress is written to the store at most this often; events go out for every update. */
+const STORE_PROGRESS_MS = 250;
+
+/** An audit's progress as the API shows it. */
+export function jobProgress(p: AuditProgress): JobProgress {
+  return { percent: Math.round(Math.max(0, Math.min(1, p.fraction)) * 1000) / 10, stage: p.phase, message: p.message };
+}
+
+export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
+  const { store, models } = config;
+  return async ({ jobId }, ctx) => {
+    const job = store.start(jobId);
+    if (!job) return; // deleted while it waited
+    ctx.emit({ type: 'started', jobId, attempt: job.attempts });
+    const started = performance.now();
+    const seconds = (): number => (performance.now() - started) / 1000;
+    let lastWrite = 0;
+    try {
+      const report = await auditInChild(models.pathOf(job.model.sha256), job.options, config.fetchData, {
+        timeoutMs: config.auditTimeoutMs,
+        signal: ctx.signal,
+        niceness: config.workerNiceness,
+        onProgress: (p) => {
+          const progress = jobProgress(p);
+          const t = performance.now();
+          if (t - lastWrite >= STORE_PROGRESS_MS) {
+            lastWrite = t;
+            store.progress(jobId, progress);
+          }
+          ctx.emit({ type: 'progress', jobId, progress });
+        },
+      });
+      if (store.succeed(jobId, report)) ctx.emit({ type: 'succeeded', jobId, seconds: seconds() });
+    } catch (err) {
+      const reason = ctx.signal.aborted ? (ctx.signal.reason as StopReason) : undefined;
+      if (reason === 'shutdown') {
+        if (store.requeue(jobId)) ctx.emit({ type: 'requeued', jobId });
+      } else if (reason !== 'cancelled') {
+        const error: Problem = jobFailureProblem(err instanceof WorkerFailure ? err.failure : toWireError(err));
+        if (store.fail(jobId, error)) ctx.emit({ type: 'failed', jobId, seconds: seconds(), error });
+      }
+    } finally {
+      models.releaseIfUnused(job.model.sha256);
+    }
+  };
+}

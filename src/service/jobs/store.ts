@@ -1,0 +1,276 @@
+/**
+ * Jobs and reports in SQLite (better-sqlite3), in the service's data directory. WAL mode with
+ * synchronous=FULL: a job or report the API has acknowledged survives a SIGKILL or power loss.
+ * Calls are synchronous but small (indexed single-row reads and writes, well under a
+ * millisecond), so they stay on the event loop.
+ */
+import Database from 'better-sqlite3';
+import type { AuditOptions } from '../../audit/options.js';
+import type { AuditReport } from '../../audit/report.js';
+import type { Problem } from '../errors.js';
+import type { Job, JobPage, JobProgress, JobStatus, JobWithReport, NewJob } from './types.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
+  model_sha256 TEXT NOT NULL,
+  model_bytes INTEGER NOT NULL,
+  model_filename TEXT,
+  options_json TEXT NOT NULL,
+  options_key TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  progress_percent REAL NOT NULL DEFAULT 0,
+  progress_stage TEXT NOT NULL DEFAULT 'queued',
+  progress_message TEXT NOT NULL DEFAULT '',
+  error_json TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_audit ON jobs (model_sha256, options_key, status);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
+CREATE TABLE IF NOT EXISTS reports (
+  job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+  report_json TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+`;
+
+interface JobRow {
+  seq: number;
+  id: string;
+  status: JobStatus;
+  model_sha256: string;
+  model_bytes: number;
+  model_filename: string | null;
+  options_json: string;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  attempts: number;
+  progress_percent: number;
+  progress_stage: string;
+  progress_message: string;
+  error_json: string | null;
+}
+
+export interface ListQuery {
+  limit: number;
+  cursor?: string;
+  status?: JobStatus;
+  sha256?: string;
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+function toJob(row: JobRow): Job {
+  return {
+    id: row.id,
+    status: row.status,
+    model: { sha256: row.model_sha256, bytes: row.model_bytes, filename: row.model_filename },
+    options: JSON.parse(row.options_json) as AuditOptions,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+    attempts: row.attempts,
+    progress: { percent: row.progress_percent, stage: row.progress_stage, message: row.progress_message },
+    error: row.error_json ? (JSON.parse(row.error_json) as Problem) : null,
+  };
+}
+
+function encodeCursor(seq: number): string {
+  return Buffer.from(`s${seq}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): number | null {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const seq = /^s(\d{1,15})$/.exec(text)?.[1];
+  return seq === undefined ? null : Number(seq);
+}
+
+/** The job store. One instance per process owns the database file. */
+export class JobStore {
+  private readonly db: Database.Database;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Inserts a queued job and returns it. */
+  create(id: string, job: NewJob): Job {
+    this.db
+      .prepare(
+        `INSERT INTO jobs (id, status, model_sha256, model_bytes, model_filename, options_json, options_key, created_at)
+         VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(id, job.model.sha256, job.model.bytes, job.model.filename, JSON.stringify(job.options), job.optionsKey, now());
+    return this.get(id)!;
+  }
+
+  get(id: string): Job | null {
+    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  getWithReport(id: string): JobWithReport | null {
+    const job = this.get(id);
+    return job ? { ...job, report: job.status === 'succeeded' ? this.report(id) : null } : null;
+  }
+
+  report(id: string): AuditReport | null {
+    const row = this.db.prepare('SELECT report_json FROM reports WHERE job_id = ?').get(id) as { report_json: string } | undefined;
+    return row ? (JSON.parse(row.report_json) as AuditReport) : null;
+  }
+
+  /** Reports stored for a job: 0 or 1 (the restart test checks "stored once"). */
+  reportCount(id: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM reports WHERE job_id = ?').get(id) as { n: number }).n;
+  }
+
+  /**
+   * The newest job that answers this model and these options without a new audit: a finished
+   * one, or one that is queued or running (so identical concurrent uploads share one audit).
+   */
+  findReusable(sha256: string, optionsKey: string): Job | null {
+    const row = this.db
+      .prepare(
+        `SELECT * FROM jobs WHERE model_sha256 = ? AND options_key = ? AND status IN ('queued', 'running', 'succeeded')
+         ORDER BY (status = 'succeeded') DESC, seq DESC LIMIT 1`,
+      )
+      .get(sha256, optionsKey) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  /** Jobs newest first, `limit` at a time. */
+  list(q: ListQuery): JobPage {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (q.cursor !== undefined) {
+      const seq = decodeCursor(q.cursor);
+      if (seq === null) return { items: [], next: null };
+      where.push('seq < ?');
+      args.push(seq);
+    }
+    if (q.status) {
+      where.push('status = ?');
+      args.push(q.status);
+    }
+    if (q.sha256) {
+      where.push('model_sha256 = ?');
+      args.push(q.sha256);
+    }
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, q.limit + 1) as JobRow[];
+    const page = rows.slice(0, q.limit);
+    return { items: page.map(toJob), next: rows.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null };
+  }
+
+  /** Queued jobs in submission order (the order to re-enqueue after a restart). */
+  queuedIds(): string[] {
+    return (this.db.prepare(`SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq`).all() as { id: string }[]).map((r) => r.id);
+  }
+
+  /** Marks a queued job running; false if it is gone or not queued (deleted meanwhile). */
+  start(id: string): Job | null {
+    const info = this.db
+      .prepare(
+        `UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1,
+           progress_percent = 0, progress_stage = 'starting', progress_message = ''
+         WHERE id = ? AND status = 'queued'`,
+      )
+      .run(now(), id);
+    return info.changes === 1 ? this.get(id) : null;
+  }
+
+  progress(id: string, p: JobProgress): void {
+    this.db
+      .prepare(`UPDATE jobs SET progress_percent = ?, progress_stage = ?, progress_message = ? WHERE id = ? AND status = 'running'`)
+      .run(p.percent, p.stage, p.message, id);
+  }
+
+  /**
+   * Stores the report and marks the job succeeded, atomically. A job that is no longer running
+   * (deleted, or already finished by an earlier attempt) keeps what it has: a report is never
+   * stored twice.
+   */
+  succeed(id: string, report: AuditReport): boolean {
+    return this.db.transaction((): boolean => {
+      const info = this.db
+        .prepare(
+          `UPDATE jobs SET status = 'succeeded', finished_at = ?, progress_percent = 100, progress_stage = 'done', progress_message = 'done', error_json = NULL
+           WHERE id = ? AND status = 'running'`,
+        )
+        .run(now(), id);
+      if (info.changes !== 1) return false;
+      this.db.prepare('INSERT INTO reports (job_id, report_json, created_at) VALUES (?, ?, ?)').run(id, JSON.stringify(report), now());
+      return true;
+    })();
+  }
+
+  fail(id: string, error: Problem): boolean {
+    const info = this.db
+      .prepare(`UPDATE jobs SET status = 'failed', finished_at = ?, progress_stage = 'failed', error_json = ? WHERE id = ? AND status = 'running'`)
+      .run(now(), JSON.stringify(error), id);
+    return info.changes === 1;
+  }
+
+  /** Puts a running job back in the queue (shutdown or crash of the server). */
+  requeue(id: string): boolean {
+    const info = this.db
+      .prepare(`UPDATE jobs SET status = 'queued', progress_percent = 0, progress_stage = 'queued', progress_message = 'interrupted; queued again' WHERE id = ? AND status = 'running'`)
+      .run(id);
+    return info.changes === 1;
+  }
+
+  /**
+   * At start-up: jobs left running by a process that died go back to the queue, unless they
+   * have been started `maxAttempts` times already (then they fail with `failure`, so a job
+   * that takes the whole server down cannot do so forever).
+   */
+  recoverInterrupted(maxAttempts: number, failure: Problem): { requeued: string[]; failed: string[] } {
+    const rows = this.db.prepare(`SELECT id, attempts FROM jobs WHERE status = 'running' ORDER BY seq`).all() as { id: string; attempts: number }[];
+    const requeued: string[] = [];
+    const failed: string[] = [];
+    for (const r of rows) {
+      if (r.attempts >= maxAttempts) {
+        this.fail(r.id, failure);
+        failed.push(r.id);
+      } else {
+        this.requeue(r.id);
+        requeued.push(r.id);
+      }
+    }
+    return { requeued, failed };
+  }
+
+  /** Deletes a job and its report; false if there was none. */
+  delete(id: string): boolean {
+    return this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes === 1;
+  }
+
+  /** True while some queued or running job still needs the model file with this hash. */
+  modelInUse(sha256: string): boolean {
+    return this.db.prepare(`SELECT 1 FROM jobs WHERE model_sha256 = ? AND status IN ('queued', 'running') LIMIT 1`).get(sha256) !== undefined;
+  }
+
+  counts(): Record<JobStatus, number> {
+    const out: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0 };
+    for (const r of this.db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status').all() as { status: JobStatus; n: number }[]) {
+      out[r.status] = r.n;
+    }
+    return out;
+  }
+}

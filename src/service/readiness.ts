@@ -1,0 +1,76 @@
+/**
+ * Readiness: the runtime loads and runs, the CIFAR-10 samples load, and the queue has room.
+ * The first two are checked in a worker process (the server itself never loads the runtime),
+ * at start-up and again, at most every RECHECK_MS, while a check has failed.
+ */
+import type { WireError } from './worker/protocol.js';
+import type { ProbeResult } from './worker/protocol.js';
+import { probeInChild } from './worker/runner.js';
+
+const RECHECK_MS = 30_000;
+/** Loading the set can mean a first download (~139 MB) when fetching is allowed. */
+const PROBE_TIMEOUT_MS = 20 * 60_000;
+
+export type CheckState = { status: 'pending' } | { status: 'ok'; detail: string } | { status: 'failed'; error: WireError };
+
+export interface ReadinessState {
+  runtime: CheckState;
+  samples: CheckState;
+  checkedAt: string | null;
+}
+
+export class Readiness {
+  private result: ProbeResult | null = null;
+  private checkedAt: number | null = null;
+  private running: Promise<void> | null = null;
+  private readonly stopped = new AbortController();
+
+  constructor(private readonly fetchData: boolean, private readonly niceness: number) {}
+
+  /** Starts a check unless one runs or a recent one passed. Never rejects. */
+  check(): Promise<void> {
+    if (this.running) return this.running;
+    if (this.stopped.signal.aborted) return Promise.resolve();
+    const fresh = this.checkedAt !== null && Date.now() - this.checkedAt < RECHECK_MS;
+    if (this.result && (this.ok() || fresh)) return Promise.resolve();
+    this.running = probeInChild(this.fetchData, { timeoutMs: PROBE_TIMEOUT_MS, niceness: this.niceness, signal: this.stopped.signal })
+      .then(
+        (r) => {
+          this.result = r;
+        },
+        (err: unknown) => {
+          const error: WireError = { name: 'ProbeFailed', message: err instanceof Error ? err.message : String(err) };
+          this.result = { runtime: { ok: false, error }, samples: { ok: false, error } };
+        },
+      )
+      .finally(() => {
+        this.checkedAt = Date.now();
+        this.running = null;
+      });
+    return this.running;
+  }
+
+  /** Stops a running check (its worker is killed) and any later one. */
+  close(): void {
+    this.stopped.abort(new Error('the service is closing'));
+  }
+
+  ok(): boolean {
+    return this.result !== null && this.result.runtime.ok && this.result.samples.ok;
+  }
+
+  /** The samples' error when they are known to be missing (the service answers 503 then). */
+  samplesError(): WireError | null {
+    return this.result && !this.result.samples.ok ? this.result.samples.error : null;
+  }
+
+  state(): ReadinessState {
+    const r = this.result;
+    const pending: CheckState = { status: 'pending' };
+    return {
+      runtime: !r ? pending : r.runtime.ok ? { status: 'ok', detail: `ONNX Runtime runs (${r.runtime.provider})` } : { status: 'failed', error: r.runtime.error },
+      samples: !r ? pending : r.samples.ok ? { status: 'ok', detail: `${r.samples.count} images from ${r.samples.source}` } : { status: 'failed', error: r.samples.error },
+      checkedAt: this.checkedAt === null ? null : new Date(this.checkedAt).toISOString(),
+    };
+  }
+}

@@ -1,0 +1,111 @@
+/** POST /audit, GET /audits, GET and DELETE /audits/{id}, GET /audits/{id}/report. */
+import { Request, Response, Router } from 'express';
+import type { ServiceConfig } from '../config.js';
+import { ServiceError } from '../errors.js';
+import { flag, formOptions } from '../formOptions.js';
+import { sendProblem } from '../http/problem.js';
+import type { AuditService } from '../jobs/auditService.js';
+import type { JobStatus, JobWithReport } from '../jobs/types.js';
+import { jobLinks, jobSummary, jobView } from '../jobs/views.js';
+import type { ServiceMetrics } from '../metrics.js';
+import type { Readiness } from '../readiness.js';
+
+export interface AuditsRouterDeps {
+  config: ServiceConfig;
+  service: AuditService;
+  readiness: Readiness;
+  metrics: ServiceMetrics;
+}
+
+const DEFAULT_WAIT_S = 120;
+
+function uploadedModel(req: Request): Express.Multer.File {
+  const files = Array.isArray(req.files) ? req.files : [];
+  const other = files.find((f) => f.fieldname !== 'model');
+  if (other) throw new ServiceError('UNEXPECTED_FILE', `only one file is taken, in the field "model" (got a file in "${other.fieldname}")`);
+  const model = files.find((f) => f.fieldname === 'model');
+  if (!model) throw new ServiceError('MODEL_MISSING', 'send the ONNX model as a file in the multipart field "model"');
+  return model;
+}
+
+function job404(id: string): ServiceError {
+  return new ServiceError('NOT_FOUND', `no audit job ${id}`);
+}
+
+/** Answers a finished or waited-for job the way `?wait=true` promises. */
+function answerWaited(res: Response, job: JobWithReport, cached: boolean): void {
+  if (job.status === 'succeeded' && job.report) {
+    res.status(200).json(job.report);
+  } else if (job.status === 'failed' && job.error) {
+    sendProblem(res, job.error, jobLinks(job.id).self);
+  } else {
+    res.status(202).json(jobSummary(job, cached));
+  }
+}
+
+export function auditsRouter({ config, service, readiness, metrics }: AuditsRouterDeps): Router {
+  const router = Router();
+
+  router.post('/audit', async (req, res) => {
+    const file = uploadedModel(req);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const options = formOptions(body);
+    const samplesError = readiness.samplesError();
+    if (samplesError) throw new ServiceError(samplesError.name === 'DataIntegrityError' ? 'DATA_INTEGRITY' : 'DATA_UNAVAILABLE', samplesError.message);
+    const { job, reused } = await service.submit({
+      uploadPath: file.path,
+      filename: file.originalname || null,
+      bytes: file.size,
+      options,
+      force: flag(req.query.force) || flag(body.force),
+    });
+    if (reused) metrics.cached();
+    res.location(jobLinks(job.id).self);
+    if (flag(req.query.wait)) {
+      const seconds = req.query.timeout === undefined ? DEFAULT_WAIT_S : Number(req.query.timeout);
+      const timeoutMs = Math.min(seconds * 1000, config.maxWaitMs);
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      const finished = await service.waitFor(job.id, timeoutMs, gone.signal);
+      if (!finished) throw job404(job.id); // deleted while we waited
+      if (!res.writableEnded && !gone.signal.aborted) answerWaited(res, finished, reused);
+      return;
+    }
+    res.status(reused && job.status === 'succeeded' ? 200 : 202).json(jobSummary(job, reused));
+  });
+
+  router.get('/audits', (req, res) => {
+    const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
+    const page = service.list({
+      limit,
+      cursor: typeof req.query.cursor === 'string' ? req.query.cursor : undefined,
+      status: typeof req.query.status === 'string' ? (req.query.status as JobStatus) : undefined,
+      sha256: typeof req.query.sha256 === 'string' ? req.query.sha256 : undefined,
+    });
+    res.json({ items: page.items.map((j) => jobSummary(j)), next: page.next });
+  });
+
+  router.get('/audits/:id', (req, res) => {
+    const job = service.get(req.params.id);
+    if (!job) throw job404(req.params.id);
+    res.json(jobView(job));
+  });
+
+  router.get('/audits/:id/report', (req, res) => {
+    const job = service.get(req.params.id);
+    if (!job) throw job404(req.params.id);
+    if (job.status === 'failed' && job.error) return sendProblem(res, job.error, req.originalUrl.split('?')[0]);
+    if (job.status !== 'succeeded' || !job.report) {
+      throw new ServiceError('AUDIT_NOT_FINISHED', `the audit is ${job.status} (${job.progress.percent}%, ${job.progress.stage}); poll /audits/${job.id} or follow its events`);
+    }
+    res.json(job.report);
+  });
+
+  router.delete('/audits/:id', async (req, res) => {
+    if (!(await service.delete(req.params.id))) throw job404(req.params.id);
+    res.status(204).end();
+  });
+
+  return router;
+}
+

@@ -1,0 +1,114 @@
+/**
+ * The service's life: open the data directory, recover interrupted jobs, listen; on close,
+ * stop taking work, let running audits finish within the grace period (or re-queue them), and
+ * close the database.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { join } from 'node:path';
+import { createApp, ResponseViolation, uploadDir } from './app.js';
+import type { ServiceConfig } from './config.js';
+import { lockDataDir } from './dataDirLock.js';
+import { resetUploadDir } from './http/uploads.js';
+import { AuditService } from './jobs/auditService.js';
+import { ModelFiles } from './jobs/modelFiles.js';
+import { createAuditProcessor } from './jobs/processor.js';
+import { JobStore } from './jobs/store.js';
+import { createMetrics } from './metrics.js';
+import { LocalQueue } from './queue/localQueue.js';
+import { Readiness } from './readiness.js';
+import { loadSpec } from './spec.js';
+
+export interface RunningService {
+  /** `http://host:port`, with the port actually bound. */
+  url: string;
+  port: number;
+  server: Server;
+  app: Express;
+  store: JobStore;
+  service: AuditService;
+  readiness: Readiness;
+  responseViolations: ResponseViolation[];
+  /** Jobs found queued or running at start-up and queued again. */
+  recovered: { requeued: string[]; failed: string[]; queued: number };
+  /** Graceful stop; `graceMs` overrides the configured shutdown grace. Idempotent. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Database file in the data directory. */
+export const DB_FILE = 'alias-audit.db';
+
+export async function startService(config: ServiceConfig): Promise<RunningService> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const unlock = lockDataDir(config.dataDir);
+  let store: JobStore;
+  try {
+    resetUploadDir(uploadDir(config));
+    store = new JobStore(join(config.dataDir, DB_FILE));
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+  const models = new ModelFiles(join(config.dataDir, 'models'), store);
+  const processor = createAuditProcessor({
+    store,
+    models,
+    auditTimeoutMs: config.auditTimeoutMs,
+    fetchData: config.fetchData,
+    workerNiceness: config.workerNiceness,
+  });
+  const queue = new LocalQueue(processor, config.concurrency);
+  const service = new AuditService(store, queue, models, { maxQueued: config.maxQueued, maxAttempts: config.maxAttempts });
+  const metrics = createMetrics(() => queue.counts());
+  service.subscribe('*', (e) => metrics.onJobEvent(e));
+  const readiness = new Readiness(config.fetchData, config.workerNiceness);
+  void readiness.check();
+
+  const { app, responseViolations } = createApp({ config, spec: loadSpec(), service, readiness, metrics });
+  const server = createServer(app);
+  // Large uploads on slow links: allow 30 minutes for a request to arrive (Node's default is 5).
+  server.requestTimeout = 30 * 60_000;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+
+  let recovered: RunningService['recovered'];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.port, config.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    recovered = await service.start();
+  } catch (err) {
+    server.close();
+    readiness.close();
+    await service.close(0);
+    store.close();
+    unlock();
+    throw err;
+  }
+  const { port } = server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+
+  let closing: Promise<void> | undefined;
+  const close = (graceMs = config.shutdownGraceMs): Promise<void> => {
+    closing ??= (async () => {
+      const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      readiness.close();
+      await service.close(graceMs);
+      // Event streams and other open responses end now; their clients reconnect elsewhere.
+      server.closeAllConnections();
+      await stopped;
+      store.close();
+      unlock();
+    })();
+    return closing;
+  };
+
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, server, app, store, service, readiness, responseViolations, recovered, close };
+}

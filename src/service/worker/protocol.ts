@@ -1,0 +1,37 @@
+/** Messages between the service and its audit worker processes (IPC, JSON serialised). */
+import type { AuditProgress } from '../../audit/audit.js';
+import type { AuditOptions } from '../../audit/options.js';
+import type { AuditReport } from '../../audit/report.js';
+
+/** An error as it crosses a process boundary: the class name and code survive, the class does not. */
+export interface WireError {
+  name: string;
+  code?: string;
+  message: string;
+}
+
+/** Parent -> worker: what to do. A worker does one thing and exits. */
+export type WorkerRequest =
+  | { type: 'audit'; modelPath: string; options: AuditOptions; fetchData: boolean }
+  | { type: 'probe'; fetchData: boolean };
+
+export interface ProbeResult {
+  runtime: { ok: true; provider: string } | { ok: false; error: WireError };
+  samples: { ok: true; source: string; count: number } | { ok: false; error: WireError };
+}
+
+/** Worker -> parent. */
+export type WorkerMessage =
+  | { type: 'progress'; progress: AuditProgress }
+  | { type: 'report'; report: AuditReport }
+  | { type: 'probe'; result: ProbeResult }
+  | { type: 'error'; error: WireError };
+
+/** An error's wire form; `code` is kept when it is a string (ModelError, data errors). */
+export function toWireError(err: unknown): WireError {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { name: err.name, message: err.message, ...(typeof code === 'string' ? { code } : {}) };
+  }
+  return { name: 'Error', message: String(err) };
+}
