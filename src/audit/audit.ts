@@ -197,7 +197,8 @@ function seconds(since: number): number {
   return (performance.now() - since) / 1000;
 }
 
-function checkSpatialSize(summary: ModelSummary, layout: Layout): void {
+/** Refuses a model whose fixed input size is not CIFAR-10's 32x32 (cheap: no runtime). */
+export function checkSpatialSize(summary: ModelSummary, layout: Layout): void {
   const [h, w] = layout === 'NCHW' ? [summary.input.shape[2], summary.input.shape[3]] : [summary.input.shape[1], summary.input.shape[2]];
   if ((typeof h === 'number' && h !== 32) || (typeof w === 'number' && w !== 32)) {
     throw new ModelError('UNSUPPORTED_MODEL', `the model takes ${h}x${w} images; CIFAR-10 samples are 32x32`);

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
+import { checkSpatialSize } from '../../audit/audit.js';
 import { resolveLayout } from '../../data/preprocess.js';
 import { decodeModel } from '../../onnx/codec.js';
 import { findDownsamplingOps, summarizeModel } from '../../onnx/inspect.js';
@@ -16,6 +17,7 @@ async function check(req: PrecheckRequest): Promise<PrecheckReply> {
     const model = decodeModel(await readFile(req.modelPath));
     const summary = summarizeModel(model);
     const layout = resolveLayout(req.layout, summary.input.shape);
+    checkSpatialSize(summary, layout);
     const { ops, unsupported } = findDownsamplingOps(model);
     return { ok: true, input: summary.input.name, layout, downsamplingOps: ops.length, unsupportedOps: unsupported.length };
   } catch (err) {
