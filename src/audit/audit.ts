@@ -9,7 +9,7 @@ import { addSums, aliasingMetrics, AliasingSums, emptySums } from '../metrics/al
 import { addAliasingMeasurement, AliasingOutputs } from '../metrics/spectralGraph.js';
 import { assignStages, stageSummaries } from '../metrics/stages.js';
 import { decodeModel, encodeModel, ModelError } from '../onnx/codec.js';
-import { DownsamplingOp, findDownsamplingOps, ModelSummary, summarizeModel } from '../onnx/inspect.js';
+import { checkSpatialSize, DownsamplingOp, findDownsamplingOps, ModelSummary, summarizeModel } from '../onnx/inspect.js';
 import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surgery.js';
 import { FloatTensor, ModelSession, RuntimeLoadError } from '../runtime/session.js';
 import { RobustnessReport } from '../attacks/suite.js';
@@ -195,14 +195,6 @@ const PRESET_FOR_PROBE: Preprocessing = { name: 'none', mean: [0, 0, 0], std: [1
 
 function seconds(since: number): number {
   return (performance.now() - since) / 1000;
-}
-
-/** Refuses a model whose fixed input size is not CIFAR-10's 32x32 (cheap: no runtime). */
-export function checkSpatialSize(summary: ModelSummary, layout: Layout): void {
-  const [h, w] = layout === 'NCHW' ? [summary.input.shape[2], summary.input.shape[3]] : [summary.input.shape[1], summary.input.shape[2]];
-  if ((typeof h === 'number' && h !== 32) || (typeof w === 'number' && w !== 32)) {
-    throw new ModelError('UNSUPPORTED_MODEL', `the model takes ${h}x${w} images; CIFAR-10 samples are 32x32`);
-  }
 }
 
 /** Reuses one input buffer per batch; pads a short last batch for fixed-batch models. */

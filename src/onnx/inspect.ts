@@ -75,6 +75,14 @@ export function summarizeModel(model: Model): ModelSummary {
   };
 }
 
+/** Refuses a model whose fixed input size is not CIFAR-10's 32x32 (cheap: no runtime). */
+export function checkSpatialSize(summary: ModelSummary, layout: 'NCHW' | 'NHWC'): void {
+  const [h, w] = layout === 'NCHW' ? [summary.input.shape[2], summary.input.shape[3]] : [summary.input.shape[1], summary.input.shape[2]];
+  if ((typeof h === 'number' && h !== 32) || (typeof w === 'number' && w !== 32)) {
+    throw new ModelError('UNSUPPORTED_MODEL', `the model takes ${h}x${w} images; CIFAR-10 samples are 32x32`);
+  }
+}
+
 function isImageLike(v: { elemType?: DataType; shape?: readonly Dim[] }): boolean {
   if (v.elemType !== undefined && v.elemType !== DataType.FLOAT) return false;
   const s = v.shape;

@@ -5,10 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
-import { checkSpatialSize } from '../../audit/audit.js';
 import { resolveLayout } from '../../data/preprocess.js';
 import { decodeModel } from '../../onnx/codec.js';
-import { findDownsamplingOps, summarizeModel } from '../../onnx/inspect.js';
+import { checkSpatialSize, findDownsamplingOps, summarizeModel } from '../../onnx/inspect.js';
 import { toWireError } from './protocol.js';
 import type { PrecheckReply, PrecheckRequest } from './precheck.js';
 
