@@ -2,6 +2,7 @@
  * The robustness estimate of an audit (SPEC §4): a preset or explicit set of attacks run on the
  * first samples, worst case per sample, perturbation spectrum and reliability flags.
  */
+import { AdversarialExample, adversarialExample } from './examples.js';
 import { AttackResult, fgsm, pgd } from './gradientAttacks.js';
 import { PerturbationSpectrum, PerturbationSpectrumAccumulator } from './perturbationSpectrum.js';
 import { squareAttack } from './square.js';
@@ -50,8 +51,12 @@ export interface RobustnessReport {
   robustAccuracy: number;
   perturbationSpectrum: (PerturbationSpectrum & { attack: AttackName }) | null;
   gradient: { available: boolean; reason?: string };
+  /** A few samples the spectrum's attack turned from correct to wrong, as PNGs. */
+  examples: AdversarialExample[];
   flags: string[];
 }
+
+const EXAMPLES = 4;
 
 export interface RobustnessInputs {
   /** Pixels [count,3,32,32] in [0,1] of images [start, start+count). */
@@ -74,6 +79,8 @@ export async function runRobustness(
   inputs: RobustnessInputs,
   plan: RobustnessPlan,
   progress: Progress = () => {},
+  /** Index of the first sample in the test set (for the examples' captions). */
+  firstIndex = 0,
 ): Promise<RobustnessReport> {
   const flags: string[] = [];
   const attacks = plan.attacks.filter((a) => gradient || a === 'square');
@@ -87,6 +94,7 @@ export async function runRobustness(
   const reports = new Map<AttackName, AttackReport>();
   const spectrum = new PerturbationSpectrumAccumulator();
   const spectrumAttack: AttackName = attacks.includes('pgd') ? 'pgd' : attacks.includes('fgsm') ? 'fgsm' : 'square';
+  const examples: AdversarialExample[] = [];
   let zeroGradientSamples = 0;
   let nondeterministic = false;
   for (const a of attacks) reports.set(a, newReport(a, plan));
@@ -107,7 +115,10 @@ export async function runRobustness(
       report.evaluations += result.evaluations;
       const fooled = fooledBy.get(name) as Uint8Array;
       for (let i = 0; i < count; i++) fooled[start + i] = result.fooled[i];
-      if (name === spectrumAttack) spectrum.add(result.adversarial, clean, count);
+      if (name === spectrumAttack) {
+        spectrum.add(result.adversarial, clean, count);
+        await collectExamples(examples, forward, clean, result, labels, count, start + firstIndex, cleanCorrect.subarray(start), name, plan.eps);
+      }
       progress((start + count) / n, `${name}: ${start + count}/${n} images`);
     }
   }
@@ -136,8 +147,41 @@ export async function runRobustness(
     robustAccuracy: sum(worst) / n,
     perturbationSpectrum: { ...spectrum.result(), attack: spectrumAttack },
     gradient: gradient ? { available: true } : { available: false, reason: why },
+    examples,
     flags,
   };
+}
+
+/** Adds up to EXAMPLES samples that were correct and fooled, with both predictions. */
+async function collectExamples(
+  examples: AdversarialExample[],
+  forward: PixelClassifier,
+  clean: Float32Array,
+  result: AttackResult,
+  labels: Uint8Array,
+  count: number,
+  firstIndex: number,
+  cleanCorrect: Uint8Array,
+  attack: AttackName,
+  eps: number,
+): Promise<void> {
+  if (examples.length >= EXAMPLES) return;
+  const picked: number[] = [];
+  for (let i = 0; i < count && examples.length + picked.length < EXAMPLES; i++) if (cleanCorrect[i] && result.fooled[i]) picked.push(i);
+  if (picked.length === 0) return;
+  const cleanLogits = await forward.logits(clean, count);
+  const advLogits = await forward.logits(result.adversarial, count);
+  for (const i of picked) {
+    examples.push(
+      adversarialExample(clean, result.adversarial, i, eps, {
+        index: firstIndex + i,
+        label: labels[i],
+        cleanPrediction: argmax(cleanLogits, i, forward.classes),
+        adversarialPrediction: argmax(advLogits, i, forward.classes),
+        attack,
+      }),
+    );
+  }
 }
 
 function newReport(name: AttackName, plan: RobustnessPlan): AttackReport {
