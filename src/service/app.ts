@@ -19,6 +19,7 @@ import { docsRouter } from './routes/docs.js';
 import { eventsRouter } from './routes/events.js';
 import { healthRouter } from './routes/health.js';
 import { metricsRouter } from './routes/metrics.js';
+import { runsRouter } from './routes/runs.js';
 import type { ApiSpec } from './spec.js';
 
 export interface AppDeps {
@@ -70,6 +71,7 @@ export function createApp({ config, spec, service, readiness, metrics }: AppDeps
   app.use(bearerAuth(config.apiKeys));
   app.use(rateLimits(config.rateLimit));
   app.use(removeUploadsAfterResponse);
+  app.use(express.json({ limit: '16kb' })); // POST /runs; the validator checks bodies, it does not parse them
   app.use(
     OpenApiValidator.middleware({
       // The validator must not rewrite its $refs into our cached document.
@@ -96,6 +98,7 @@ export function createApp({ config, spec, service, readiness, metrics }: AppDeps
   app.use(docsRouter(spec));
   app.use(auditsRouter({ config, service, readiness, metrics }));
   app.use(eventsRouter(service));
+  app.use(runsRouter({ config, service, readiness }));
   app.use(notFound);
   app.use(problemHandler);
   return { app, responseViolations };

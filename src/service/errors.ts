@@ -5,6 +5,7 @@
  */
 import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
 import { InvalidOptionError } from '../data/preprocess.js';
+import { InvalidEarlyStop } from '../metrics/earlyStopping.js';
 import { ModelError } from '../onnx/codec.js';
 
 /** Stable problem codes: part of the API contract (clients switch on them). */
@@ -17,6 +18,7 @@ export const PROBLEMS = {
   NOT_FOUND: { status: 404, title: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   AUDIT_NOT_FINISHED: { status: 409, title: 'The audit has not finished' },
+  EPOCH_EXISTS: { status: 409, title: 'The run has a checkpoint of this epoch already' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Upload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   // ModelError codes (src/onnx/codec.ts): the upload is not a model the audit can take.
@@ -108,7 +110,7 @@ const STATUS_CODES: Record<number, ProblemCode> = {
  */
 export function toServiceError(err: unknown): ServiceError {
   if (err instanceof ServiceError) return err;
-  if (err instanceof InvalidOptionError) return new ServiceError('INVALID_OPTION', err.message);
+  if (err instanceof InvalidOptionError || err instanceof InvalidEarlyStop) return new ServiceError('INVALID_OPTION', err.message);
   if (err instanceof ModelError) return new ServiceError(isProblemCode(err.code) ? err.code : 'UNSUPPORTED_MODEL', err.message);
   if (err instanceof DataUnavailableError) return new ServiceError('DATA_UNAVAILABLE', err.message);
   if (err instanceof DataIntegrityError) return new ServiceError('DATA_INTEGRITY', err.message);

@@ -26,7 +26,7 @@ export function rateLimits(config: RateLimitConfig): RequestHandler {
   const writes = config.writes > 0 ? limiter(config.windowMs, config.writes, 'submissions or deletions') : null;
   const reads = config.reads > 0 ? limiter(config.windowMs, config.reads, 'reads') : null;
   return (req, res, next) => {
-    const isAudits = req.path === '/audit' || req.path === '/audits' || req.path.startsWith('/audits/');
+    const isAudits = req.path === '/audit' || req.path === '/audits' || req.path.startsWith('/audits/') || req.path === '/runs' || req.path.startsWith('/runs/');
     if (!isAudits) return next();
     const l = req.method === 'GET' || req.method === 'HEAD' ? reads : writes;
     return l ? l(req, res, next) : next();

@@ -10,6 +10,7 @@ import { optionsKey } from '../formOptions.js';
 import type { AuditQueue } from '../queue/queue.js';
 import { precheckModel } from '../worker/precheck.js';
 import { ModelFiles, sha256File } from './modelFiles.js';
+import type { RunStore } from './runStore.js';
 import type { JobStore, ListQuery } from './store.js';
 import type { Job, JobEvent, JobPage, JobWithReport } from './types.js';
 
@@ -60,6 +61,11 @@ export class AuditService {
     const ids = this.store.queuedIds();
     for (const jobId of ids) await this.queue.add({ jobId });
     return { requeued, failed, queued: ids.length };
+  }
+
+  /** The training-monitor runs, whose checkpoints are this service's jobs. */
+  get runs(): RunStore {
+    return this.store.runs;
   }
 
   get isClosing(): boolean {

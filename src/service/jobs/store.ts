@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
 import type { Problem } from '../errors.js';
+import { RunStore } from './runStore.js';
 import type { Job, JobPage, JobProgress, JobStatus, JobWithReport, NewJob } from './types.js';
 
 const SCHEMA = `
@@ -95,6 +96,8 @@ function decodeCursor(cursor: string): number | null {
 /** The job store. One instance per process owns the database file. */
 export class JobStore {
   private readonly db: Database.Database;
+  /** Training-monitor runs, in the same database (a checkpoint row references its job). */
+  readonly runs: RunStore;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -103,6 +106,7 @@ export class JobStore {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    this.runs = new RunStore(this.db);
   }
 
   close(): void {

@@ -1,0 +1,150 @@
+/**
+ * The training monitor over HTTP (SPEC §5): POST and GET /runs, GET and DELETE /runs/{id},
+ * POST /runs/{id}/checkpoints. Each checkpoint is an audit job (robustness none, the run's
+ * samples and preprocessing) through the same queue and workers as POST /audit, so time limits,
+ * isolation, restart-resume and the report store are the audit's own.
+ */
+import { randomUUID } from 'node:crypto';
+import { Request, Response, Router } from 'express';
+import { parseEarlyStopSettings } from '../../audit/monitor.js';
+import { parseFraction } from '../../audit/options.js';
+import { DEFAULT_EARLY_STOP } from '../../metrics/earlyStopping.js';
+import type { ServiceConfig } from '../config.js';
+import { ServiceError } from '../errors.js';
+import { flag, formOptions } from '../formOptions.js';
+import { sendProblem } from '../http/problem.js';
+import type { AuditService } from '../jobs/auditService.js';
+import type { NewRun, Run } from '../jobs/runStore.js';
+import { CheckpointState, runLinks, RunSeries, runSeries, runSummary, runView } from '../jobs/runViews.js';
+import type { Readiness } from '../readiness.js';
+
+export interface RunsRouterDeps {
+  config: ServiceConfig;
+  service: AuditService;
+  readiness: Readiness;
+}
+
+const DEFAULT_WAIT_S = 120;
+
+/** Fields of POST /runs that are audit options, named as the form fields of POST /audit. */
+const OPTION_FIELDS = ['samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep'] as const;
+
+function text(value: unknown): string | undefined {
+  return value === undefined || value === null ? undefined : String(value);
+}
+
+/** A run from the JSON body, validated by the audit's and the CLI's own parsers (400 on bad input). */
+function newRun(body: Record<string, unknown>): NewRun {
+  const raw: Record<string, string> = {};
+  for (const field of OPTION_FIELDS) {
+    const value = text(body[field]);
+    if (value !== undefined) raw[field] = value;
+  }
+  const options = formOptions(raw);
+  const settings = parseEarlyStopSettings({ signal: text(body.signal), threshold: text(body.threshold), window: text(body.window) }, DEFAULT_EARLY_STOP);
+  const name = String(body.name ?? '').trim();
+  if (name === '') throw new ServiceError('INVALID_OPTION', 'name must not be blank');
+  return { name, options, settings };
+}
+
+/** The checkpoint upload (the same field as POST /audit's model). */
+function uploadedCheckpoint(req: Request): Express.Multer.File {
+  const files = Array.isArray(req.files) ? req.files : [];
+  const other = files.find((f) => f.fieldname !== 'model');
+  if (other) throw new ServiceError('UNEXPECTED_FILE', `only one file is taken, in the field "model" (got a file in "${other.fieldname}")`);
+  const model = files.find((f) => f.fieldname === 'model');
+  if (!model) throw new ServiceError('MODEL_MISSING', 'send the ONNX checkpoint as a file in the multipart field "model"');
+  return model;
+}
+
+function run404(id: string): ServiceError {
+  return new ServiceError('NOT_FOUND', `no run ${id}`);
+}
+
+function epochExists(runId: string, epoch: number): ServiceError {
+  return new ServiceError('EPOCH_EXISTS', `run ${runId} has a checkpoint of epoch ${epoch} already; delete its audit job (see the series) to post it again`);
+}
+
+/** The run's checkpoints with their jobs as they are now, and the decision over them. */
+function seriesOf(service: AuditService, run: Run): RunSeries {
+  const states = service.runs.checkpoints(run.id).flatMap((checkpoint): CheckpointState[] => {
+    const job = service.get(checkpoint.jobId);
+    return job ? [{ checkpoint, job }] : [];
+  });
+  return runSeries(run, states);
+}
+
+/**
+ * The epoch's entry and the run's decision: 200 once measured, 202 while queued or running;
+ * with `wait`, a failed checkpoint answers its problem (as POST /audit?wait=true does).
+ */
+function answerCheckpoint(res: Response, service: AuditService, run: Run, epoch: number, waited: boolean): void {
+  const series = seriesOf(service, run);
+  const entry = series.entries.find((e) => e.epoch === epoch);
+  if (!entry) throw new ServiceError('NOT_FOUND', `the checkpoint of epoch ${epoch} was deleted`);
+  if (waited && entry.error) return sendProblem(res, entry.error, runLinks(run.id).checkpoints);
+  res.status(waited && entry.status === 'succeeded' ? 200 : 202).json({ checkpoint: entry, decision: series.decision });
+}
+
+export function runsRouter({ config, service, readiness }: RunsRouterDeps): Router {
+  const router = Router();
+
+  router.post('/runs', (req, res) => {
+    const run = service.runs.create(randomUUID(), newRun((req.body ?? {}) as Record<string, unknown>));
+    res.location(runLinks(run.id).self).status(201).json(runView(run, runSeries(run, [])));
+  });
+
+  router.get('/runs', (req, res) => {
+    const page = service.runs.list({
+      limit: req.query.limit === undefined ? 20 : Number(req.query.limit),
+      cursor: typeof req.query.cursor === 'string' ? req.query.cursor : undefined,
+    });
+    res.json({ items: page.items.map(runSummary), next: page.next });
+  });
+
+  router.get('/runs/:id', (req, res) => {
+    const run = service.runs.get(req.params.id);
+    if (!run) throw run404(req.params.id);
+    res.json(runView(run, seriesOf(service, run)));
+  });
+
+  router.delete('/runs/:id', async (req, res) => {
+    const jobIds = service.runs.delete(req.params.id);
+    if (!jobIds) throw run404(req.params.id);
+    // The checkpoints' audits go with the run (a running one is stopped first).
+    for (const jobId of jobIds) await service.delete(jobId);
+    res.status(204).end();
+  });
+
+  router.post('/runs/:id/checkpoints', async (req, res) => {
+    const run = service.runs.get(req.params.id);
+    if (!run) throw run404(req.params.id);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const epoch = Number(body.epoch);
+    // Before the upload is hashed and checked: a repeated post is answered at once.
+    if (service.runs.checkpoint(run.id, epoch)) throw epochExists(run.id, epoch);
+    const pgdAccuracy = body.pgdAccuracy === undefined ? null : parseFraction('pgdAccuracy', String(body.pgdAccuracy), 0, 1);
+    const file = uploadedCheckpoint(req);
+    const samplesError = readiness.samplesError();
+    if (samplesError) throw new ServiceError(samplesError.name === 'DataIntegrityError' ? 'DATA_INTEGRITY' : 'DATA_UNAVAILABLE', samplesError.message);
+    // force: every checkpoint owns its job, so deleting the run cannot take another client's audit.
+    const { job } = await service.submit({ uploadPath: file.path, filename: file.originalname || null, bytes: file.size, options: run.options, force: true });
+    const added = service.runs.addCheckpoint({ runId: run.id, epoch, jobId: job.id, pgdAccuracy });
+    if (added !== 'added') {
+      await service.delete(job.id); // the epoch was taken, or the run deleted, while the upload was checked
+      throw added === 'no-run' ? run404(run.id) : epochExists(run.id, epoch);
+    }
+    const waited = flag(req.query.wait);
+    if (waited) {
+      const seconds = req.query.timeout === undefined ? DEFAULT_WAIT_S : Number(req.query.timeout);
+      const gone = new AbortController();
+      res.on('close', () => gone.abort());
+      await service.waitFor(job.id, Math.min(seconds * 1000, config.maxWaitMs), gone.signal);
+      if (res.writableEnded || gone.signal.aborted) return;
+      if (!service.runs.get(run.id)) throw run404(run.id); // deleted while we waited
+    }
+    answerCheckpoint(res, service, run, epoch, waited);
+  });
+
+  return router;
+}
