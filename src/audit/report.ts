@@ -4,10 +4,12 @@ import type { StageSummary } from '../metrics/stages.js';
 /** The audit report (SPEC §6): field names are a contract with users' pipelines. */
 
 export interface TwinCheck {
-  /** Largest |twin[::s] - original| over all samples. */
+  /** Largest |twin[::s] - original| over the images checked. */
   maxAbsError: number;
   /** maxAbsError relative to the largest |original| value. */
   relativeError: number;
+  /** Images checked: the first of every batch (the twin's geometry does not depend on the image). */
+  images: number;
   ok: boolean;
 }
 
@@ -46,6 +48,22 @@ export interface PreprocessingReport {
   candidates?: { name: string; accuracy: number; samples: number }[];
 }
 
+/** One node of the model's graph; `name` matches `DownsamplingReport.node` for strided ops. */
+export interface GraphNodeReport {
+  name: string;
+  op: string;
+  /** The first output's shape where the model declares it (value_info or a graph output). */
+  outputShape?: (number | string | null)[];
+}
+
+/** The model's nodes in graph order, input to logits, for a picture of the layers (Constant nodes left out). */
+export interface GraphReport {
+  nodes: GraphNodeReport[];
+  /** Nodes in the graph (Constant nodes left out); more than `nodes.length` when truncated. */
+  total: number;
+  truncated: boolean;
+}
+
 export interface AuditReport {
   tool: { name: 'alias-audit'; version: string };
   model: {
@@ -63,6 +81,8 @@ export interface AuditReport {
   downsampling: DownsamplingReport[];
   stages: StageReport[];
   unsupported: { node: string; op: string; reason: string }[];
+  /** The layers, for the HTML report; optional so that older stored reports stay valid. */
+  graph?: GraphReport;
   /** Robustness estimates (SPEC §4); null unless attacks were requested (`robustness` option). */
   robustness: RobustnessReport | null;
   flags: string[];
