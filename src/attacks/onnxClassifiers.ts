@@ -110,11 +110,17 @@ export class GradientGraphClassifier implements GradientClassifier {
   private feeds(pixels: Float32Array, labels: Uint8Array | undefined, count: number): Record<string, FloatTensor> {
     const rows = rowsFor(count, this.model.fixedBatch);
     const k = this.model.classes;
-    if (this.pixelBuffer.length < rows * PIXELS_PER_IMAGE) this.pixelBuffer = new Float32Array(rows * PIXELS_PER_IMAGE);
     if (this.labelBuffer.length < rows * k) this.labelBuffer = new Float32Array(rows * k);
-    const px = this.pixelBuffer.subarray(0, rows * PIXELS_PER_IMAGE);
-    px.set(pixels.subarray(0, count * PIXELS_PER_IMAGE));
-    px.fill(0, count * PIXELS_PER_IMAGE);
+    let px: Float32Array;
+    if (rows === count) {
+      // The preprocessing is inside the graph: the caller's pixels go in as they are, uncopied.
+      px = pixels.subarray(0, count * PIXELS_PER_IMAGE);
+    } else {
+      if (this.pixelBuffer.length < rows * PIXELS_PER_IMAGE) this.pixelBuffer = new Float32Array(rows * PIXELS_PER_IMAGE);
+      px = this.pixelBuffer.subarray(0, rows * PIXELS_PER_IMAGE);
+      px.set(pixels.subarray(0, count * PIXELS_PER_IMAGE));
+      px.fill(0, count * PIXELS_PER_IMAGE);
+    }
     const onehot = this.labelBuffer.subarray(0, rows * k).fill(0);
     // padding rows keep all-zero labels, so they add nothing to the loss or its gradient
     if (labels) for (let i = 0; i < count; i++) onehot[i * k + labels[i]] = 1;
