@@ -75,18 +75,26 @@ export async function pgd(model: GradientClassifier, clean: Float32Array, labels
     for (let step = 0; step <= o.steps; step++) {
       const last = step === o.steps;
       // The last round only checks the final iterate.
-      const result = last ? { logits: await model.logits(x, active.length), gradient: undefined } : await model.lossGradient(x, batchLabels, active.length);
+      let logits: Float32Array;
+      let next: Float32Array | undefined;
+      if (last) logits = await model.logits(x, active.length);
+      else if (model.signedStep) ({ logits, next } = await model.signedStep(x, cleanOfBatch, batchLabels, active.length, o));
+      else {
+        const r = await model.lossGradient(x, batchLabels, active.length);
+        logits = r.logits;
+        next = x.slice(); // x itself is still the iterate whose logits these are
+        for (let i = 0; i < x.length; i++) next[i] += o.stepSize * Math.sign(r.gradient[i]);
+        projectLinf(next, cleanOfBatch, o.eps);
+      }
       if (!last) evaluations += active.length;
       const keep: number[] = [];
       active.forEach((idx, j) => {
         copyImage(x, j, adversarial, idx);
-        if (argmax(result.logits, j, model.classes) !== batchLabels[j]) fooled[idx] = 1;
+        if (argmax(logits, j, model.classes) !== batchLabels[j]) fooled[idx] = 1;
         else keep.push(j);
       });
-      if (last || keep.length === 0) break;
-      const g = result.gradient as Float32Array;
-      for (let i = 0; i < x.length; i++) x[i] += o.stepSize * Math.sign(g[i]);
-      projectLinf(x, cleanOfBatch, o.eps);
+      if (last || keep.length === 0 || !next) break;
+      x = next;
       if (keep.length < active.length) {
         // early exit: fooled samples leave the batch
         const nextX = new Float32Array(keep.length * PIXELS_PER_IMAGE);

@@ -3,6 +3,8 @@
  * one for forward passes (the model itself) and one for input gradients (the gradient graph).
  */
 import { Layout, Preprocessing } from '../data/preprocess.js';
+import { decodeModel, encodeModel } from '../onnx/codec.js';
+import { DataType } from '../onnx/schema.js';
 import { ExecutionProviderChoice, FloatTensor, ModelSession } from '../runtime/session.js';
 import { buildGradientModel, GradientModel } from './grad/gradientGraph.js';
 import { UnsupportedGradient } from './grad/registry.js';
@@ -80,23 +82,61 @@ export class SessionClassifier implements PixelClassifier {
   }
 }
 
+const NO_STEP = { eps: 0, stepSize: 0 };
+
+/** Names of the PGD step appended to the gradient graph. */
+interface StepGraph {
+  clean: string;
+  eps: string;
+  stepSize: string;
+  next: string;
+}
+
+/**
+ * Appends one PGD step to the gradient graph: next = clip(min(max(x + a*sign(g), clean - eps),
+ * clean + eps), 0, 1). eps and a are inputs, so one session serves every budget. Needs Sign
+ * (opset 9); Max/Min broadcast from opset 8.
+ */
+function withSignedStep(model: GradientModel): { bytes: Uint8Array; step: StepGraph } | undefined {
+  if (model.opset < 9) return undefined;
+  const m = decodeModel(model.bytes);
+  const g = m.graph;
+  const clean = g.uniqueName('clean');
+  const eps = g.uniqueName('eps');
+  const stepSize = g.uniqueName('step_size');
+  g.inputs.push({ name: clean, elemType: DataType.FLOAT, shape: model.pixelShape }, { name: eps, elemType: DataType.FLOAT, shape: [1] }, { name: stepSize, elemType: DataType.FLOAT, shape: [1] });
+  const moved = g.op('Add', [model.inputs.pixels, g.op('Mul', [g.op('Sign', [model.outputs.gradient]), stepSize])]);
+  const inBall = g.op('Min', [g.op('Max', [moved, g.op('Sub', [clean, eps])]), g.op('Add', [clean, eps])]);
+  const zero = g.constantFloat('zero', [1], Float32Array.of(0));
+  const one = g.constantFloat('one', [1], Float32Array.of(1));
+  const next = g.addNode({ opType: 'Min', inputs: [g.op('Max', [inBall, zero]), one], outputs: ['next_pixels'] }).outputs[0];
+  g.addOutput(next);
+  g.toposort();
+  return { bytes: encodeModel(m), step: { clean, eps, stepSize, next } };
+}
+
 export class GradientGraphClassifier implements GradientClassifier {
   private pixelBuffer = new Float32Array(0);
   private labelBuffer = new Float32Array(0);
+  private cleanBuffer = new Float32Array(0);
+  readonly signedStep?: GradientClassifier['signedStep'];
 
-  private constructor(private readonly session: ModelSession, private readonly model: GradientModel) {}
+  private constructor(private readonly session: ModelSession, private readonly model: GradientModel, private readonly step: StepGraph | undefined) {
+    if (step) this.signedStep = (x, clean, labels, count, ball) => this.runStep(x, clean, labels, count, ball);
+  }
 
   /** Builds and opens the gradient graph; throws UnsupportedGradient when it cannot be built. */
   static async open(modelBytes: Uint8Array, m: ModelInterface): Promise<GradientGraphClassifier> {
     const shapes = await probeShapes(modelBytes);
     const model = buildGradientModel(modelBytes, { layout: m.layout, preprocessing: m.preprocessing, shapes, output: m.logitsName });
+    const stepped = withSignedStep(model);
     let session: ModelSession;
     try {
-      session = await ModelSession.open(model.bytes, { ep: m.ep });
+      session = await ModelSession.open(stepped?.bytes ?? model.bytes, { ep: m.ep });
     } catch (err) {
       throw new UnsupportedGradient('runtime', `ONNX Runtime refused the gradient graph: ${(err as Error).message}`);
     }
-    return new GradientGraphClassifier(session, model);
+    return new GradientGraphClassifier(session, model, stepped?.step);
   }
 
   get classes(): number {
@@ -105,6 +145,37 @@ export class GradientGraphClassifier implements GradientClassifier {
 
   get outputKind(): GradientModel['outputKind'] {
     return this.model.outputKind;
+  }
+
+  /** The step's extra inputs; zero eps and step (a no-op step) when only the gradient is wanted. */
+  private stepFeeds(clean: Float32Array | undefined, count: number, ball: { eps: number; stepSize: number }, pixels: FloatTensor): Record<string, FloatTensor> {
+    if (!this.step) return {};
+    let c = pixels;
+    if (clean) {
+      const rows = pixels.dims[0];
+      if (rows === count) c = { data: clean.subarray(0, count * PIXELS_PER_IMAGE), dims: pixels.dims };
+      else {
+        if (this.cleanBuffer.length < rows * PIXELS_PER_IMAGE) this.cleanBuffer = new Float32Array(rows * PIXELS_PER_IMAGE);
+        const buf = this.cleanBuffer.subarray(0, rows * PIXELS_PER_IMAGE).fill(0);
+        buf.set(clean.subarray(0, count * PIXELS_PER_IMAGE));
+        c = { data: buf, dims: pixels.dims };
+      }
+    }
+    return {
+      [this.step.clean]: c,
+      [this.step.eps]: { data: Float32Array.of(ball.eps), dims: [1] },
+      [this.step.stepSize]: { data: Float32Array.of(ball.stepSize), dims: [1] },
+    };
+  }
+
+  private async runStep(x: Float32Array, clean: Float32Array, labels: Uint8Array, count: number, ball: { eps: number; stepSize: number }): Promise<{ logits: Float32Array; next: Float32Array }> {
+    const step = this.step as StepGraph;
+    const feeds = this.feeds(x, labels, count);
+    const out = await this.session.run({ ...feeds, ...this.stepFeeds(clean, count, ball, feeds[this.model.inputs.pixels]) }, [this.model.outputs.logits, step.next]);
+    return {
+      logits: out[this.model.outputs.logits].data.subarray(0, count * this.model.classes),
+      next: out[step.next].data.subarray(0, count * PIXELS_PER_IMAGE),
+    };
   }
 
   private feeds(pixels: Float32Array, labels: Uint8Array | undefined, count: number): Record<string, FloatTensor> {
@@ -131,13 +202,15 @@ export class GradientGraphClassifier implements GradientClassifier {
   }
 
   async logits(pixels: Float32Array, count: number): Promise<Float32Array> {
-    const out = await this.session.run(this.feeds(pixels, undefined, count), [this.model.outputs.logits]);
+    const feeds = this.feeds(pixels, undefined, count);
+    const out = await this.session.run({ ...feeds, ...this.stepFeeds(undefined, count, NO_STEP, feeds[this.model.inputs.pixels]) }, [this.model.outputs.logits]);
     return out[this.model.outputs.logits].data.subarray(0, count * this.model.classes);
   }
 
   async lossGradient(pixels: Float32Array, labels: Uint8Array, count: number): Promise<{ logits: Float32Array; gradient: Float32Array }> {
     const { logits, gradient } = this.model.outputs;
-    const out = await this.session.run(this.feeds(pixels, labels, count), [logits, gradient]);
+    const feeds = this.feeds(pixels, labels, count);
+    const out = await this.session.run({ ...feeds, ...this.stepFeeds(undefined, count, NO_STEP, feeds[this.model.inputs.pixels]) }, [logits, gradient]);
     return {
       logits: out[logits].data.subarray(0, count * this.model.classes),
       gradient: out[gradient].data.subarray(0, count * PIXELS_PER_IMAGE),

@@ -18,6 +18,12 @@ export interface GradientClassifier extends PixelClassifier {
    * `labels`; gradient laid out like the pixels.
    */
   lossGradient(pixels: Float32Array, labels: Uint8Array, count: number): Promise<{ logits: Float32Array; gradient: Float32Array }>;
+  /**
+   * One whole PGD step inside the runtime, where it can: the logits of `x` and
+   * clip(project(x + stepSize * sign(gradient))) into the eps ball around `clean` and [0,1].
+   * Keeps the step on the device; absent where the model's opset has no Sign.
+   */
+  signedStep?(x: Float32Array, clean: Float32Array, labels: Uint8Array, count: number, ball: { eps: number; stepSize: number }): Promise<{ logits: Float32Array; next: Float32Array }>;
 }
 
 /** Options every attack shares: an L-infinity ball of radius eps around the clean image. */
