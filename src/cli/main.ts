@@ -4,6 +4,7 @@
  * 3 an internal failure (a bug or a runtime crash, not the user's input).
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runAudit } from '../audit/audit.js';
 import { parseAuditOptions, RawOptions } from '../audit/options.js';
@@ -12,6 +13,7 @@ import { defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
 import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
 import { InvalidOptionError } from '../data/preprocess.js';
 import { ModelError } from '../onnx/codec.js';
+import { renderReportHtml } from '../report/html.js';
 import { parseEarlyStopSettings } from '../audit/monitor.js';
 import { DEFAULT_EARLY_STOP, InvalidEarlyStop } from '../metrics/earlyStopping.js';
 import { compareModels } from './compare.js';
@@ -49,6 +51,7 @@ audit options:
   --pgd-steps N --pgd-restarts N --pgd-step-size X --square-queries N
   --min-robust-accuracy X   exit 1 when the worst-case robust accuracy is below X
   --out FILE           also write the report to FILE
+  --html FILE          also write the report as a self-contained HTML page to FILE
   --quiet              no progress on stderr`;
 
 const EXIT_PASS = 0;
@@ -108,6 +111,7 @@ const AUDIT_FLAGS = {
   'square-queries': { type: 'string' },
   'min-robust-accuracy': { type: 'string' },
   out: { type: 'string' },
+  html: { type: 'string' },
   quiet: { type: 'boolean' },
 } as const;
 
@@ -191,6 +195,7 @@ async function auditCommand(args: string[]): Promise<number> {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   process.stdout.write(json);
   if (values.out) await writeFile(values.out, json);
+  if (values.html) await writeFile(values.html, renderReportHtml(report, { modelName: basename(positionals[0]) }));
   let code = EXIT_PASS;
   const amRel = report.thresholds?.maxAmRel;
   if (amRel && !amRel.passed) {

@@ -20,6 +20,7 @@ import { eventsRouter } from './routes/events.js';
 import { healthRouter } from './routes/health.js';
 import { metricsRouter } from './routes/metrics.js';
 import { runsRouter } from './routes/runs.js';
+import { pagesRouter } from './web/pages.js';
 import type { ApiSpec } from './spec.js';
 
 export interface AppDeps {
@@ -88,14 +89,15 @@ export function createApp({ config, spec, service, readiness, metrics }: AppDeps
       validateSecurity: false, // bearerAuth above: keys are optional, and /healthz must stay cheap
       validateFormats: true,
       fileUploader: uploadOptions(uploadDir(config), config.maxUploadBytes),
-      // Swagger UI's assets are files, not API routes.
-      ignorePaths: /^\/docs\/./,
+      // Swagger UI's and our pages' assets are files, not API routes.
+      ignorePaths: /^\/(docs|assets)\/./,
     }),
   );
 
   app.use(healthRouter(config, service, readiness));
   app.use(metricsRouter(metrics));
   app.use(docsRouter(spec));
+  app.use(pagesRouter(service)); // before the API routers: it answers browsers on their paths, else passes on
   app.use(auditsRouter({ config, service, readiness, metrics }));
   app.use(eventsRouter(service));
   app.use(runsRouter({ config, service, readiness }));

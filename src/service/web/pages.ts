@@ -1,0 +1,94 @@
+/**
+ * Pages for people, beside the JSON API: `/` (upload, live progress, recent audits and runs),
+ * the report page at `/audits/{id}/report` and the run chart at `/runs/{id}`. The two API paths
+ * are shared by content negotiation: a client that prefers `text/html` (a browser) gets the
+ * page, every other client the JSON as before; `?format=html|json` overrides the Accept header
+ * so that a link can name either.
+ *
+ * Scripts and styles are files under /assets/ (ours from static/ beside this file's source,
+ * Chart.js from its npm package), never a CDN and never inline script, so the pages work
+ * offline under helmet's default Content-Security-Policy (`script-src 'self'`).
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import express, { Request, Response, Router } from 'express';
+import { renderReportHtml } from '../../report/html.js';
+import type { AuditService } from '../jobs/auditService.js';
+import type { JobWithReport } from '../jobs/types.js';
+import { renderStatusPage } from './statusPage.js';
+
+/**
+ * Our static files: beside this module (`npm run build` copies them into dist/, which is all
+ * the Docker image keeps), else in the source tree (a plain `tsc`, or tests running src/).
+ */
+export const STATIC_DIR = [new URL('./static/', import.meta.url), new URL('../../../src/service/web/static/', import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((dir) => existsSync(join(dir, 'index.html'))) ?? fileURLToPath(new URL('./static/', import.meta.url));
+
+/** Chart.js's own dist folder in node_modules (served as is: no bundler, no CDN). */
+export const CHART_JS_DIR = dirname(createRequire(import.meta.url).resolve('chart.js'));
+
+/** Where the pages' assets are served; the validator skips these paths (they are files, not API routes). */
+export const ASSETS_PREFIX = '/assets/';
+
+/** True when the request wants the page: `?format=html`, or an Accept header that prefers HTML to JSON. */
+export function wantsHtml(req: Request): boolean {
+  const format = req.query.format;
+  if (format === 'html') return true;
+  if (format === 'json') return false;
+  return req.accepts(['application/json', 'text/html']) === 'text/html';
+}
+
+function sendPage(res: Response, file: string): void {
+  // The page is a shell: its data comes from the API, so a cached copy is never stale.
+  res.set('Cache-Control', 'no-cache').type('html').sendFile(join(STATIC_DIR, file));
+}
+
+/** The report page, or while the audit is queued or running a page that follows it and reloads. */
+function reportPage(res: Response, job: JobWithReport): void {
+  res.set('Cache-Control', 'no-store');
+  if (job.status === 'succeeded' && job.report) {
+    const base = `/audits/${job.id}`;
+    res.type('html').send(
+      renderReportHtml(job.report, {
+        modelName: job.model.filename ?? undefined,
+        jsonHref: `${base}/report?format=json`,
+        nav: [
+          { label: 'Upload', href: '/' },
+          { label: 'Job', href: base },
+          { label: 'API docs', href: '/docs' },
+        ],
+      }),
+    );
+    return;
+  }
+  res.type('html').send(renderStatusPage(job));
+}
+
+/** The pages and their assets; on the API's paths it answers only requests that want HTML. */
+export function pagesRouter(service: AuditService): Router {
+  const router = Router();
+  router.use('/assets/vendor/chart.js', express.static(CHART_JS_DIR, { index: false, maxAge: '1d' }));
+  router.use('/assets', express.static(STATIC_DIR, { index: false }));
+
+  router.get('/', (_req, res) => sendPage(res, 'index.html'));
+
+  router.get('/audits/:id/report', (req, res, next) => {
+    res.vary('Accept');
+    if (!wantsHtml(req)) return next();
+    const job = service.get(req.params.id);
+    // A missing or failed audit answers as the API does (problem+json), from the JSON route.
+    if (!job || job.status === 'failed') return next();
+    reportPage(res, job);
+  });
+
+  router.get('/runs/:id', (req, res, next) => {
+    res.vary('Accept');
+    if (!wantsHtml(req) || !service.runs.get(req.params.id)) return next();
+    sendPage(res, 'run.html');
+  });
+
+  return router;
+}
