@@ -83,8 +83,9 @@ function compareWithReference(m: Measured, expectedOut: [number, number, number,
   assert.deepEqual([...m.f1.dims], [batch, channels, sh * nh, sw * nw], 'twin shape is s*N');
   assert.deepEqual(m.twinPads, expectedTwinPads, 'twin pads');
   assert.deepEqual([...m.sums.dims], [batch, channels, SUM_FIELDS.length], 'sums are [B,C,4]');
-  assert.deepEqual([...m.twinError.dims], [batch]);
-  assert.deepEqual([...m.outputMaxAbs.dims], [batch]);
+  // the twin check covers the first image of the batch
+  assert.deepEqual([...m.twinError.dims], [1]);
+  assert.deepEqual([...m.outputMaxAbs.dims], [1]);
 
   const size2 = nh * nw;
   const size1 = sh * nh * sw * nw;
@@ -100,7 +101,8 @@ function compareWithReference(m: Measured, expectedOut: [number, number, number,
         assert.ok(e < 1e-4, `image ${b} channel ${c} ${key}: graph ${graphSum(m, k, key)} vs reference ${ref[key]} (relative error ${e.toExponential(2)})`);
       }
     }
-    // Twin error and output scale per image: the same values the JS helpers give.
+    if (b > 0) continue;
+    // Twin error and output scale of the first image: the same values the JS helpers give.
     const f2 = m.f2.data.subarray(b * channels * size2, (b + 1) * channels * size2);
     const f1 = m.f1.data.subarray(b * channels * size1, (b + 1) * channels * size1);
     const jsErr = jsTwinError(f1, f2, nh, nw, sh, sw);
