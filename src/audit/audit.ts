@@ -72,7 +72,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const plan = buildAuditModel(modelBytes, geometries);
   let session: ModelSession;
   try {
-    session = await ModelSession.open(plan.bytes, { ep: options.ep, shortLived: true });
+    session = await ModelSession.open(plan.bytes, { ep: options.ep });
   } catch (err) {
     if (err instanceof RuntimeLoadError) throw new ModelError('UNSUPPORTED_MODEL', err.message);
     throw err;
@@ -253,7 +253,7 @@ async function openProbe(modelBytes: Uint8Array): Promise<Probe> {
   const { ops } = findDownsamplingOps(model);
   exposeForShapeProbe(model, ops);
   try {
-    return { session: await ModelSession.open(encodeModel(model), { ep: 'cpu', shortLived: true }), ops };
+    return { session: await ModelSession.open(encodeModel(model), { ep: 'cpu' }), ops };
   } catch (err) {
     if (err instanceof RuntimeLoadError) throw new ModelError('UNSUPPORTED_MODEL', err.message);
     throw err;

@@ -37,12 +37,6 @@ export interface SessionOptions {
   ep: ExecutionProviderChoice;
   /** Threads for one op; default: ORT's choice (all cores). */
   intraOpThreads?: number;
-  /**
-   * A session that runs a few dozen times: without ORT's memory arena and memory pattern its
-   * first runs cost no more than later ones (measured on a batch-50 audit graph: first two runs
-   * 180 ms each with them, 34 ms without; later runs the same).
-   */
-  shortLived?: boolean;
 }
 
 /** A thin wrapper over an ORT session that remembers which provider really runs it. */
@@ -80,7 +74,6 @@ export class ModelSession {
           executionProviders: [provider],
           graphOptimizationLevel: 'all',
           ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-          ...(options.shortLived ? { enableCpuMemArena: false, enableMemPattern: false } : {}),
           logSeverityLevel: provider === 'cpu' ? 3 : 4,
         });
         return new ModelSession(session, provider, failed);
