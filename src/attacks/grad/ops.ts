@@ -130,6 +130,36 @@ export function scatterGeometry(inSize: number, outSize: number, s: number, dk: 
   return { padBegin, padEnd: 0, outputPadding: inSize - reach };
 }
 
+/** A 2-D pooling window's geometry, as the scatter back onto the input needs it. */
+export interface PoolWindow {
+  kernel: readonly number[];
+  strides: readonly number[];
+  dilations: readonly number[];
+  /** Dilated kernel extent per axis. */
+  extents: readonly number[];
+  begin: readonly number[];
+  xShape: readonly number[];
+  yShape: readonly number[];
+  channels: number;
+}
+
+/**
+ * Scatters per-window values `y` (one per output position, or `taps` stacked per channel) back
+ * onto the input grid: a ConvTranspose with the pool's own geometry, grouped per channel, whose
+ * `weight` says where in the window each value lands.
+ */
+export function scatterWindows(g: Graph, y: string, weight: string, w: PoolWindow, name: string): string {
+  const geometry = [0, 1].map((a) => scatterGeometry(w.xShape[a + 2], w.yShape[a + 2], w.strides[a], w.extents[a], w.begin[a]));
+  return g.op('ConvTranspose', [y, weight], [
+    attr.ints('kernel_shape', w.kernel),
+    attr.ints('strides', w.strides),
+    attr.ints('dilations', w.dilations),
+    attr.int('group', w.channels),
+    attr.ints('pads', [geometry[0].padBegin, geometry[1].padBegin, geometry[0].padEnd, geometry[1].padEnd]),
+    attr.ints('output_padding', [geometry[0].outputPadding, geometry[1].outputPadding]),
+  ], name);
+}
+
 /**
  * Begin pads per spatial axis of a windowed op, resolving auto_pad from the probed sizes:
  * SAME_* split the total padding (ONNX: SAME_UPPER puts the extra one at the end).

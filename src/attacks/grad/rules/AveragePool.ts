@@ -1,5 +1,5 @@
-import { attr, Graph, Node } from '../../../onnx/ir.js';
-import { beginPads, scalar, scatterGeometry } from '../ops.js';
+import { Graph, Node } from '../../../onnx/ir.js';
+import { beginPads, scalar, scatterWindows } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
 /** Input positions a window covers on one axis, for output positions 0..outSize-1. */
@@ -56,15 +56,7 @@ export const averagePoolRule: GradientRule = {
     const factor = divisorFactor(g, node, { h, w, ho, wo }, rows, cols, kernel);
     const weighted = g.op('Mul', [dy, factor], [], 'grad_AveragePool');
     const ones = g.constantFloat('grad_window', [channels, 1, kernel[0], kernel[1]], new Float32Array(channels * kernel[0] * kernel[1]).fill(1));
-    const geometry = [0, 1].map((a) => scatterGeometry(xShape[a + 2], yShape[a + 2], strides[a], extents[a], begin[a]));
-    const dx = g.op('ConvTranspose', [weighted, ones], [
-      attr.ints('kernel_shape', kernel),
-      attr.ints('strides', strides),
-      attr.ints('dilations', dilations),
-      attr.int('group', channels),
-      attr.ints('pads', [geometry[0].padBegin, geometry[1].padBegin, geometry[0].padEnd, geometry[1].padEnd]),
-      attr.ints('output_padding', [geometry[0].outputPadding, geometry[1].outputPadding]),
-    ], 'grad_AveragePool');
+    const dx = scatterWindows(g, weighted, ones, { kernel, strides, dilations, extents, begin, xShape, yShape, channels }, 'grad_AveragePool');
     ctx.accumulate(x, dx);
   },
 };

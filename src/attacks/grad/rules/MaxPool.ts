@@ -1,5 +1,5 @@
 import { attr, Node } from '../../../onnx/ir.js';
-import { beginPads, maskWhere, scatterGeometry, unsqueeze } from '../ops.js';
+import { beginPads, maskWhere, scatterWindows, unsqueeze } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
 /** The Indices output of the node, adding it (by replacing the node) when the model does not use it. */
@@ -87,15 +87,7 @@ export const maxPoolRule: GradientRule = {
     const oneHot = new Float32Array(channels * taps * taps);
     for (let c = 0; c < channels; c++) for (let t = 0; t < taps; t++) oneHot[(c * taps + t) * taps + t] = 1;
     const weight = g.constantFloat('grad_pick_kernel', [channels * taps, 1, kernel[0], kernel[1]], oneHot);
-    const geometry = [0, 1].map((a) => scatterGeometry(xShape[a + 2], yShape[a + 2], strides[a], extents[a], begin[a]));
-    const dx = g.op('ConvTranspose', [stacked, weight], [
-      attr.ints('kernel_shape', kernel),
-      attr.ints('strides', strides),
-      attr.ints('dilations', dilations),
-      attr.int('group', channels),
-      attr.ints('pads', [geometry[0].padBegin, geometry[1].padBegin, geometry[0].padEnd, geometry[1].padEnd]),
-      attr.ints('output_padding', [geometry[0].outputPadding, geometry[1].outputPadding]),
-    ], 'grad_MaxPool');
+    const dx = scatterWindows(g, stacked, weight, { kernel, strides, dilations, extents, begin, xShape, yShape, channels }, 'grad_MaxPool');
     ctx.accumulate(x, dx);
   },
 };
