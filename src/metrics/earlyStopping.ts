@@ -23,7 +23,11 @@ export interface EarlyStopSettings {
   window: number | null;
 }
 
-/** Chosen from measured runs; README ("Early stopping: evidence for the defaults") shows them. */
+/**
+ * The paper's setting (am, t = 0.33, all earlier epochs). Our own evidence so far is one run
+ * that did not collapse, on which it raised no false alarm (models/overfitting); the defaults
+ * are to be revisited once a collapsing run is measured.
+ */
 export const DEFAULT_EARLY_STOP: EarlyStopSettings = { signal: 'am', threshold: 0.33, window: null };
 
 export interface EpochAliasing {
