@@ -208,11 +208,15 @@ export async function extractTarGzEntries(
   let parseError: unknown = null;
   try {
     await pipeline(createReadStream(file), tap, createGunzip(), async (source: AsyncIterable<Buffer>) => {
-      try {
-        for await (const chunk of source) push(chunk);
-      } catch (err) {
-        parseError = err;
-        throw err;
+      for await (const chunk of source) {
+        // Only our own parse errors are kept as they are; a gunzip error also surfaces from the
+        // iterator here, and must go through the wrapping below.
+        try {
+          push(chunk);
+        } catch (err) {
+          parseError = err;
+          throw err;
+        }
       }
     });
   } catch (err) {
