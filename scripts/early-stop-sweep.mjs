@@ -97,7 +97,7 @@ lines.push('| signal | window | t | trigger epoch | recommended epoch | PGD-10 t
 lines.push('|---|---|---:|---:|---:|---:|---:|');
 const silent = results.filter((r) => r.rec === null);
 for (const r of results.filter((x) => x.rec !== null)) {
-  lines.push(`| ${r.signal} | ${windowName(r.window)} | ${r.threshold.toFixed(2)} | ${r.trigger ?? '-'} | ${r.rec ?? '-'} | ${r.rec === null ? '-' : pct(r.pgd)} | ${r.diff === null ? '-' : (r.diff > 0 ? '+' : '') + r.diff} |`);
+  lines.push(`| ${r.signal} | ${windowName(r.window)} | ${r.threshold.toFixed(2)} | ${r.trigger ?? '-'} | ${r.rec ?? '-'} | ${r.rec === null ? '-' : pct(r.pgd)} | ${collapse === null ? 'false alarm (no collapse)' : (r.diff > 0 ? '+' : '') + r.diff} |`);
 }
 lines.push('');
 if (silent.length) lines.push(`Never triggered: ${silent.length} of ${results.length} settings.`, '');
@@ -123,6 +123,20 @@ const ranges = cols.map(([s, w]) => {
   return { s, w, good };
 });
 for (const { s, w, good } of ranges) lines.push(`| ${s} | ${windowName(w)} | ${good.length ? good.map((t) => t.toFixed(2)).join(', ') : 'none'} | ${good.length} |`);
+lines.push('');
+
+// The largest relative jump a_e / m_e - 1 per signal and window, and where: every t below it
+// fires on this run, every t at or above it stays silent (independent of the 0.05 grid).
+lines.push('## Largest jump over the running median, per signal and window');
+lines.push('');
+lines.push('| signal | window | max a_e / m_e - 1 | at epoch |');
+lines.push('|---|---|---:|---:|');
+for (const [s, w] of cols) {
+  const d = earlyStopDecision(epochs, { signal: s, threshold: 0, window: w });
+  let top = { jump: -Infinity, epoch: null };
+  for (const e of d.series) if (e.median !== null && e[s] / e.median - 1 > top.jump) top = { jump: e[s] / e.median - 1, epoch: e.epoch };
+  lines.push(`| ${s} | ${windowName(w)} | ${top.jump.toFixed(3)} | ${top.epoch} |`);
+}
 lines.push('');
 
 const md = lines.join('\n');

@@ -78,6 +78,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-n", type=int, default=1000, help="first N test images for clean/PGD-10")
     ap.add_argument("--train-n", type=int, default=50000, help="(smoke runs) use fewer training images")
+    ap.add_argument("--state", help="file (outside the repo) for the training state after each epoch; "
+                                    "an existing one is resumed, so a killed run can go on")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -123,8 +125,17 @@ def main():
     }
     log(f"params {settings['params']}, widths {widths}, {steps_per_epoch} steps/epoch, {args.epochs} epochs")
 
-    epochs = []
-    for ep in range(args.epochs):
+    epochs, start = [], 0
+    if args.state and os.path.exists(args.state):
+        # Model, optimiser and data-generator state: the resumed run is the run that was killed
+        # (training draws no other randomness: FGSM here has no random start).
+        st = torch.load(args.state)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        gen.set_state(st["gen"])
+        epochs, start = st["epochs"], st["epoch"]
+        log(f"resumed from {args.state} after epoch {start}")
+    for ep in range(start, args.epochs):
         model.train()
         perm = torch.randperm(len(ytr), generator=gen)
         tl, tc, tn = 0.0, 0, 0
@@ -167,6 +178,10 @@ def main():
             json.dump({"settings": settings, "seed": args.seed, "epochs": epochs,
                        "collapseEpoch": collapse, "bestPgdEpochBeforeCollapse": best}, f, indent=1)
             f.write("\n")
+        if args.state:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                        "epochs": epochs, "epoch": ep + 1}, args.state + ".tmp")
+            os.replace(args.state + ".tmp", args.state)
         log(f"epoch {ep + 1}/{args.epochs} loss {tl / tn:.4f} fgsm_acc {tc / tn:.4f} clean {clean:.3f} "
             f"pgd10 {robust:.3f} train_s {train_s:.1f} eval_s {eval_s:.1f} collapse {collapse}")
 
