@@ -27,10 +27,9 @@ export interface TestService extends RunningService {
   stop(): Promise<void>;
 }
 
-/** Starts the service on 127.0.0.1:0 with a fresh data directory and response validation on. */
-export async function startTestService(overrides: Partial<ServiceConfig> = {}): Promise<TestService> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'alias-audit-svc-'));
-  const config: ServiceConfig = {
+/** The tests' service settings: loopback, any free port, one worker, response validation on. */
+export function testServiceConfig(dataDir: string, overrides: Partial<ServiceConfig> = {}): ServiceConfig {
+  return {
     ...defaultConfig(),
     host: '127.0.0.1',
     port: 0,
@@ -41,6 +40,12 @@ export async function startTestService(overrides: Partial<ServiceConfig> = {}): 
     rateLimit: { windowMs: 60_000, writes: 1000, reads: 100_000 },
     ...overrides,
   };
+}
+
+/** Starts the service on 127.0.0.1:0 with a fresh data directory and response validation on. */
+export async function startTestService(overrides: Partial<ServiceConfig> = {}): Promise<TestService> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'alias-audit-svc-'));
+  const config = testServiceConfig(dataDir, overrides);
   const running = await startService(config);
   return {
     ...running,

@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { earlyStopDecision, InvalidEarlyStop } from '../../src/metrics/earlyStopping.js';
-import { defaultConfig, ServiceConfig } from '../../src/service/config.js';
+import { ServiceConfig } from '../../src/service/config.js';
 import { toServiceError } from '../../src/service/errors.js';
 import { JobStore } from '../../src/service/jobs/store.js';
 import { RunningService, startService } from '../../src/service/server.js';
 import { tinyClassifier } from '../cli/fixtures.js';
 import { sharedModelsMissing } from '../helpers/shared.js';
-import { problemOf, sharedModel } from './helpers.js';
+import { problemOf, sharedModel, testServiceConfig } from './helpers.js';
 
 const SMALL = 'marabou_cifar10_small.onnx'; // stage-1 am about 0.69 on 50 images, preprocess none
 const RESNET = 'vnn21_resnet_2b.onnx'; // stage-1 am about 1.14: a jump after two SMALL epochs
@@ -54,16 +54,7 @@ interface RunDoc {
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'alias-audit-runs-'));
-const config: ServiceConfig = {
-  ...defaultConfig(),
-  host: '127.0.0.1',
-  port: 0,
-  dataDir,
-  concurrency: 1,
-  fetchData: false,
-  validateResponses: true,
-  rateLimit: { windowMs: 60_000, writes: 1000, reads: 100_000 },
-};
+const config: ServiceConfig = testServiceConfig(dataDir);
 
 function postJson(base: string, path: string, body: unknown): Promise<Response> {
   return fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
