@@ -74,6 +74,8 @@ def main():
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=0.2, help="peak of the one-cycle schedule")
     ap.add_argument("--widths", default="16,32,64", help="channels of the three stages")
+    ap.add_argument("--eps", type=float, default=8, help="Linf radius in 1/255 units; the FGSM step is 2*eps, "
+                                                          "the evaluation PGD step eps/4")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-n", type=int, default=1000, help="first N test images for clean/PGD-10")
@@ -83,6 +85,7 @@ def main():
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    eps, fgsm_step, pgd_step = args.eps / 255, 2 * args.eps / 255, args.eps / 4 / 255
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
     widths = tuple(int(w) for w in args.widths.split(","))
@@ -109,7 +112,7 @@ def main():
 
     settings = {
         "training": "FGSM adversarial training without random start",
-        "eps": "8/255", "fgsmStep": "16/255", "norm": "Linf",
+        "eps": f"{args.eps:g}/255", "fgsmStep": f"{2 * args.eps:g}/255", "norm": "Linf",
         "architecture": f"PreActResNet of train_fixtures.py, widths {'/'.join(map(str, widths))}, one block per stage",
         "params": tf.count_params(model),
         "epochs": args.epochs, "batchSize": args.batch, "trainImages": len(ytr),
@@ -118,7 +121,7 @@ def main():
                       f"of the steps, then linear to 0",
         "augmentation": "random crop (zero pad 4) + horizontal flip",
         "evaluation": {"images": f"first {len(yev)} CIFAR-10 test images", "pgd": {
-            "steps": PGD_STEPS, "eps": "8/255", "step": "2/255", "restarts": 1,
+            "steps": PGD_STEPS, "eps": f"{args.eps:g}/255", "step": f"{args.eps / 4:g}/255", "restarts": 1,
             "randomStart": True, "seed": args.seed + 1}},
         "onnx": "opset 13, input [batch,3,32,32] pixels in [0,1], normalisation inside the graph",
         "torch": torch.__version__, "threads": args.threads,
@@ -145,7 +148,7 @@ def main():
             x = tf.to_float(tf.augment(xtr[idx], gen))
             y = ytr[idx]
             # Attack in train mode (BN batch statistics), as fast adversarial training does.
-            x = fgsm_no_rs(model, x, y)
+            x = fgsm_no_rs(model, x, y, eps, fgsm_step)
             outp = model(x)
             loss = F.cross_entropy(outp, y)
             opt.zero_grad(set_to_none=True)
@@ -163,7 +166,7 @@ def main():
         with torch.random.fork_rng():
             torch.manual_seed(args.seed + 1)
             clean = tf.evaluate(model, xev, yev)
-            robust = tf.evaluate(model, xev, yev, lambda m, x, y: tf.pgd(m, x, y, steps=PGD_STEPS))
+            robust = tf.evaluate(model, xev, yev, lambda m, x, y: tf.pgd(m, x, y, eps, pgd_step, PGD_STEPS))
             info = tf.export_onnx(model, os.path.join(out, f"ckpt_{ep + 1:02d}.onnx"))
         eval_s = time.time() - t1
 
