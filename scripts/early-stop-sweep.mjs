@@ -3,7 +3,7 @@
  * Sweeps the settings of the aliasing early-stopping rule (SPEC §5) over one measured run, to
  * choose defaults from evidence (like the paper's Figure 15).
  *
- *   node scripts/early-stop-sweep.mjs SERIES.json RECORD.json [--out FILE.md] [--windows all,3,5]
+ *   node scripts/early-stop-sweep.mjs SERIES.json RECORD.json [--out FILE.md] [--windows all,1,3,5]
  *
  * SERIES.json: the output of `alias-audit early-stop DIR --json` (stage-1 am and amRel per
  * epoch). RECORD.json: the training run's record (models/overfitting/record.json: PGD-10
@@ -12,14 +12,14 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { earlyStopDecision } from '../dist/metrics/earlyStopping.js';
+import { DEFAULT_EARLY_STOP, earlyStopDecision } from '../dist/metrics/earlyStopping.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { out: { type: 'string' }, windows: { type: 'string', default: 'all,3,5' } },
+  options: { out: { type: 'string' }, windows: { type: 'string', default: 'all,1,3,5' } },
 });
 if (positionals.length !== 2) {
-  console.error('usage: node scripts/early-stop-sweep.mjs SERIES.json RECORD.json [--out FILE.md] [--windows all,3,5]');
+  console.error('usage: node scripts/early-stop-sweep.mjs SERIES.json RECORD.json [--out FILE.md] [--windows all,1,3,5]');
   process.exit(2);
 }
 const series = JSON.parse(readFileSync(positionals[0], 'utf8'));
@@ -35,7 +35,7 @@ const best = record.bestPgdEpochBeforeCollapse;
 const thresholds = Array.from({ length: 11 }, (_, i) => (10 + 5 * i) / 100);
 const signals = ['am', 'amRel'];
 const windows = values.windows.split(',').map((w) => (w === 'all' ? null : Number(w)));
-const windowName = (w) => (w === null ? 'all earlier' : `last ${w}`);
+const windowName = (w) => (w === null ? 'all earlier' : w === 1 ? 'previous' : `last ${w}`);
 const pct = (v) => (v === undefined ? '?' : `${(100 * v).toFixed(1)}%`);
 
 /**
@@ -111,6 +111,15 @@ lines.push(paper.rec === null
   : `Triggers at epoch ${paper.trigger}, keeps epoch ${paper.rec} (PGD-10 ${pct(paper.pgd)}), ` +
     `${paper.diff === 0 ? 'the best epoch' : `${Math.abs(paper.diff)} epoch(s) ${paper.diff < 0 ? 'before' : 'after'} the best epoch`}` +
     `${paper.good ? ' (within one epoch)' : ' (not within one epoch)'}.`);
+lines.push('');
+
+const shipped = judge(DEFAULT_EARLY_STOP.signal, DEFAULT_EARLY_STOP.threshold, DEFAULT_EARLY_STOP.window);
+lines.push(`## The default setting (${DEFAULT_EARLY_STOP.signal}, t = ${DEFAULT_EARLY_STOP.threshold}, ${DEFAULT_EARLY_STOP.window === null ? 'all earlier epochs' : DEFAULT_EARLY_STOP.window === 1 ? 'previous epoch' : `last ${DEFAULT_EARLY_STOP.window} epochs`})`);
+lines.push('');
+lines.push(shipped.rec === null
+  ? (collapse === null ? 'Never triggers on this run (no false alarm).' : 'Never triggers on this run: misses the collapse.')
+  : `Triggers at epoch ${shipped.trigger}, keeps epoch ${shipped.rec} (PGD-10 ${pct(shipped.pgd)})` +
+    (collapse === null ? ': a false alarm (no collapse).' : `, ${shipped.rec < collapse ? 'before' : 'at or after'} the collapse; ${shipped.diff === 0 ? 'the best epoch' : `${Math.abs(shipped.diff)} epoch(s) ${shipped.diff < 0 ? 'before' : 'after'} the best epoch`}.`));
 lines.push('');
 
 // For each (signal, window): the thresholds that work. Wider is better (less tuning).

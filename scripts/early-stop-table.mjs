@@ -31,8 +31,8 @@ const runs = dirs.map((dir) => {
 });
 const collapsing = runs.filter((r) => r.collapse !== null);
 const quiet = runs.filter((r) => r.collapse === null);
-const settings = ['am', 'amRel'].flatMap((signal) => [null, 3, 5].map((window) => ({ signal, window })));
-const windowName = (w) => (w === null ? 'all earlier' : `last ${w}`);
+const settings = ['am', 'amRel'].flatMap((signal) => [null, 1, 3, 5].map((window) => ({ signal, window })));
+const windowName = (w) => (w === null ? 'all earlier' : w === 1 ? 'previous' : `last ${w}`);
 
 /** A cell: per collapsing run the kept epoch (PGD-10 there), "-" when silent; "FA" per false alarm. */
 function cell(signal, threshold, window) {

@@ -57,22 +57,24 @@ def fgsm_no_rs(model, x, y, eps=EPS, step=FGSM_STEP):
     return (x.detach() + delta).clamp_(0, 1)
 
 
-# A collapse of robustness alone: clean accuracy must hold up to this share of its best earlier
-# value. An epoch where clean accuracy falls too (run A's epoch 5: clean 14%) is a training
-# instability, not catastrophic overfitting, whose signature is PGD accuracy falling to ~0 while
-# the FGSM training accuracy shoots up and clean accuracy holds (Wong, Rice & Kolter 2020).
-CLEAN_HOLDS = 0.8
+# Catastrophic overfitting's signature (Wong, Rice & Kolter 2020): PGD accuracy falls to ~0
+# while the FGSM training accuracy shoots up, because the single-step attack stops working. An
+# epoch whose PGD accuracy falls while FGSM training accuracy does not jump (run 3's epoch 5: a
+# diverged end-of-epoch state, clean accuracy 14% too) is not counted. Both factors were fixed
+# after seeing runs 3 and 4.
+PGD_FALLS_BELOW = 0.5
+FGSM_JUMPS_BY = 1.2
 
 
 def collapse_summary(epochs):
-    """collapseEpoch: first epoch whose PGD accuracy is below half of the best earlier one while
-    its clean accuracy stays at or above CLEAN_HOLDS x the best earlier clean accuracy.
+    """collapseEpoch: first epoch whose PGD accuracy is below PGD_FALLS_BELOW x the best earlier
+    one while its FGSM training accuracy is above FGSM_JUMPS_BY x the best earlier one.
     bestPgdEpochBeforeCollapse: the best PGD epoch before it (over the whole run when no collapse)."""
     collapse = None
     for i in range(1, len(epochs)):
         best_pgd = max(e["pgd10Accuracy"] for e in epochs[:i])
-        best_clean = max(e["cleanAccuracy"] for e in epochs[:i])
-        if epochs[i]["pgd10Accuracy"] < 0.5 * best_pgd and epochs[i]["cleanAccuracy"] >= CLEAN_HOLDS * best_clean:
+        best_fgsm = max(e["trainFgsmAccuracy"] for e in epochs[:i])
+        if epochs[i]["pgd10Accuracy"] < PGD_FALLS_BELOW * best_pgd and epochs[i]["trainFgsmAccuracy"] > FGSM_JUMPS_BY * best_fgsm:
             collapse = epochs[i]["epoch"]
             break
     before = [e for e in epochs if collapse is None or e["epoch"] < collapse]

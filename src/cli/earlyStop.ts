@@ -60,7 +60,7 @@ export function formatEarlyStop(r: EarlyStopResult): string {
     lines.push(`${String(e.epoch).padEnd(6)} ${file.slice(0, 24).padEnd(24)} ${clean.toFixed(3).padEnd(8)} ${f(e.am)}${f(e.amRel)}${f(e.median)}${f(e.limit)}${e.triggered ? '<- jump' : ''}`);
   }
   const s = r.settings;
-  lines.push(`rule: stop when stage-1 ${s.signal} > (1 + ${s.threshold}) x median of ${s.window === null ? 'all earlier epochs' : `the last ${s.window} epochs`} (${r.samples} CIFAR-10 test images)`);
+  lines.push(`rule: stop when stage-1 ${s.signal} > (1 + ${s.threshold}) x ${s.window === null ? 'median of all earlier epochs' : s.window === 1 ? 'the previous epoch' : `median of the last ${s.window} epochs`} (${r.samples} CIFAR-10 test images)`);
   lines.push(
     r.decision.stop
       ? `STOP: aliasing jumped at epoch ${r.decision.triggeredAtEpoch}; keep the checkpoint of epoch ${r.decision.recommendedEpoch}`

@@ -206,7 +206,7 @@ describe('pages in headless Chromium', { skip }, () => {
       return { labels: c.data.labels, datasets: c.data.datasets.map((d) => ({ label: d.label, data: d.data })) };
     });
     assert.deepEqual(chart.labels, [1, 2, 3]);
-    assert.deepEqual(chart.datasets.map((d) => d.label), ['stage-1 am', 'stop threshold (1 + 0.33) × median', 'median of earlier epochs', 'PGD accuracy (yours, right axis)']);
+    assert.deepEqual(chart.datasets.map((d) => d.label), ['stage-1 am', 'stop threshold (1 + 0.2) × previous epoch', 'previous epoch', 'PGD accuracy (yours, right axis)']);
     assert.deepEqual(chart.datasets[0].data, json.series.map((e) => e.am));
     assert.deepEqual(chart.datasets[1].data, json.series.map((e) => e.limit));
     assert.deepEqual(chart.datasets[3].data, json.series.map((e) => e.pgdAccuracy));

@@ -53,7 +53,7 @@
         yAxisID: 'y',
       },
       {
-        label: `stop threshold (1 + ${run.settings.threshold}) × median`,
+        label: `stop threshold (1 + ${run.settings.threshold}) × ${run.settings.window === 1 ? 'previous epoch' : 'median'}`,
         data: s.map((e) => (e.limit === undefined ? null : e.limit)),
         borderColor: COLOURS.limit,
         backgroundColor: COLOURS.limit,
@@ -64,7 +64,7 @@
         yAxisID: 'y',
       },
       {
-        label: 'median of earlier epochs',
+        label: run.settings.window === 1 ? 'previous epoch' : run.settings.window === 'all' ? 'median of earlier epochs' : `median of the last ${run.settings.window} epochs`,
         data: s.map((e) => (e.median === undefined ? null : e.median)),
         borderColor: COLOURS.median,
         backgroundColor: COLOURS.median,
