@@ -7,7 +7,7 @@ FGSM adversarial training WITHOUT random start (Goodfellow et al. 2015) is the s
 drops to ~0 while the FGSM training accuracy shoots up. The aliasing early-stopping rule should
 see the jump in stage-1 aliasing and recommend the checkpoint before it.
 
-  Linf eps 8/255, FGSM step 16/255 from the clean image (projected back to the eps ball),
+  Defaults: Linf eps 8/255, FGSM step 16/255 from the clean image (projected to the eps ball),
   small PreAct-ResNet of train_fixtures.py, SGD momentum 0.9, weight decay 5e-4,
   one-cycle LR peaking at 0.2, 20 epochs, batch 128, random crop + flip, seeded.
 
@@ -15,9 +15,8 @@ After every epoch it writes OUT/ckpt_XX.onnx and updates OUT/record.json with cl
 accuracy (eps 8/255, step 2/255, one random start) on the first 1,000 CIFAR-10 test images and
 the FGSM training accuracy and loss.
 
---eps E sets the radius (E/255; FGSM step 2E/255, evaluation PGD step E/4/255), --widths the
-channels of the three stages, --no-augment drops crop and flip: the levers tried to make a run
-collapse (models/overfitting/README.md).
+--eps E sets the radius (E/255; FGSM step 2E/255, evaluation PGD step E/4/255) and --widths the
+channels of the three stages: the levers tried to make a run collapse (models/overfitting/README.md).
 
 Usage:
   /usr/bin/python3 scripts/training/fgsm_overfitting.py DATA [--out models/overfitting]
@@ -105,7 +104,6 @@ def main():
     ap.add_argument("--widths", default="16,32,64", help="channels of the three stages")
     ap.add_argument("--eps", type=float, default=8, help="Linf radius in 1/255 units; the FGSM step is 2*eps, "
                                                           "the evaluation PGD step eps/4")
-    ap.add_argument("--no-augment", action="store_true", help="train without random crop and flip")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-n", type=int, default=1000, help="first N test images for clean/PGD-10")
@@ -149,7 +147,7 @@ def main():
         "optimizer": "SGD", "momentum": 0.9, "nesterov": False, "weightDecay": 5e-4,
         "lrSchedule": f"one-cycle, set per step: linear {args.lr / 25:g} -> {args.lr:g} over the first 40% "
                       f"of the steps, then linear to 0",
-        "augmentation": "none" if args.no_augment else "random crop (zero pad 4) + horizontal flip",
+        "augmentation": "random crop (zero pad 4) + horizontal flip",
         "evaluation": {"images": f"first {len(yev)} CIFAR-10 test images", "pgd": {
             "steps": PGD_STEPS, "eps": f"{args.eps:g}/255", "step": f"{args.eps / 4:g}/255", "restarts": 1,
             "randomStart": True, "seed": args.seed + 1}},
@@ -175,7 +173,7 @@ def main():
         t0 = time.time()
         for it in range(steps_per_epoch):
             idx = perm[it * args.batch:(it + 1) * args.batch]
-            x = tf.to_float(xtr[idx] if args.no_augment else tf.augment(xtr[idx], gen))
+            x = tf.to_float(tf.augment(xtr[idx], gen))
             y = ytr[idx]
             # Attack in train mode (BN batch statistics), as fast adversarial training does.
             x = fgsm_no_rs(model, x, y, eps, fgsm_step)
