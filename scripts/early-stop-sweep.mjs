@@ -110,7 +110,7 @@ lines.push(paper.rec === null
   ? 'Never triggers on this run.'
   : `Triggers at epoch ${paper.trigger}, keeps epoch ${paper.rec} (PGD-10 ${pct(paper.pgd)}), ` +
     `${paper.diff === 0 ? 'the best epoch' : `${Math.abs(paper.diff)} epoch(s) ${paper.diff < 0 ? 'before' : 'after'} the best epoch`}` +
-    `${paper.good ? ' (within one epoch)' : ' (not within one epoch)'}.`);
+    `${paper.good ? ' (good: within one epoch of it, before the collapse)' : collapse !== null && paper.rec >= collapse ? ' (at or after the collapse)' : ' (not within one epoch)'}.`);
 lines.push('');
 
 const shipped = judge(DEFAULT_EARLY_STOP.signal, DEFAULT_EARLY_STOP.threshold, DEFAULT_EARLY_STOP.window);

@@ -24,11 +24,12 @@ export interface EarlyStopSettings {
 }
 
 /**
- * Stage-1 am, t = 0.2, against the previous epoch (window 1), chosen on our five runs
+ * Stage-1 am, t = 0.2, against the previous epoch (window 1), chosen on five runs
  * (models/overfitting, README "Early stopping"): it keeps a checkpoint from before the collapse
- * on all three that collapse and stays silent on the two that do not. The paper's setting (am,
+ * on the three that collapse and stays silent on the two that do not. The paper's setting (am,
  * t = 0.33, all earlier epochs) keeps an already collapsed checkpoint on two of the three: am
  * falls steeply over the first epochs, so the median of all earlier epochs stays high for long.
+ * On a sixth run, trained afterwards as a check, both fire one epoch after the collapse.
  */
 export const DEFAULT_EARLY_STOP: EarlyStopSettings = { signal: 'am', threshold: 0.2, window: 1 };
 
