@@ -7,13 +7,12 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { GradientGraphClassifier, ModelInterface, SessionClassifier } from '../attacks/onnxClassifiers.js';
+import { GradientGraphClassifier, SessionClassifier } from '../attacks/onnxClassifiers.js';
 import { squareAttack } from '../attacks/square.js';
 import { PIXELS_PER_IMAGE, projectLinf } from '../attacks/types.js';
 import { loadCifar10Test } from '../data/cifar10.js';
-import { pixelsInUnitRange, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
-import { decodeModel } from '../onnx/codec.js';
-import { summarizeModel } from '../onnx/inspect.js';
+import { pixelsInUnitRange } from '../data/preprocess.js';
+import { benchModelInterface } from './modelInterface.js';
 
 const DEFAULT_MODEL = fileURLToPath(new URL('../../models/preact_resnet_standard.onnx', import.meta.url));
 
@@ -31,17 +30,9 @@ async function main(): Promise<void> {
   });
   const path = positionals[0] ?? DEFAULT_MODEL;
   const bytes = await readFile(path);
-  const summary = summarizeModel(decodeModel(bytes));
+  const m = benchModelInterface(bytes, values.preprocess);
   const samples = Number(values.samples);
-  const batch = summary.input.fixedBatch ?? Number(values.batch);
-  const m: ModelInterface = {
-    inputName: summary.input.name,
-    logitsName: summary.outputs[0],
-    layout: resolveLayout('auto', summary.input.shape),
-    preprocessing: resolvePreprocessing({ preset: values.preprocess }),
-    fixedBatch: summary.input.fixedBatch,
-    ep: 'cpu',
-  };
+  const batch = m.fixedBatch ?? Number(values.batch);
   const dataset = await loadCifar10Test();
   const pixels = pixelsInUnitRange(dataset, 0, samples);
   const forward = await SessionClassifier.open(bytes, m);

@@ -14,12 +14,11 @@ import { runAudit } from '../audit/audit.js';
 import { DEFAULT_AUDIT_OPTIONS } from '../audit/options.js';
 import { pgd } from '../attacks/gradientAttacks.js';
 import { SeededRandom } from '../attacks/random.js';
-import { GradientGraphClassifier, ModelInterface } from '../attacks/onnxClassifiers.js';
-import { PIXELS_PER_IMAGE, projectLinf } from '../attacks/types.js';
+import { GradientGraphClassifier } from '../attacks/onnxClassifiers.js';
+import { argmax, PIXELS_PER_IMAGE, projectLinf } from '../attacks/types.js';
 import { loadCifar10Test } from '../data/cifar10.js';
-import { pixelsInUnitRange, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
-import { decodeModel } from '../onnx/codec.js';
-import { summarizeModel } from '../onnx/inspect.js';
+import { pixelsInUnitRange } from '../data/preprocess.js';
+import { benchModelInterface } from './modelInterface.js';
 
 const DEFAULT_MODEL = fileURLToPath(new URL('../../models/preact_resnet_fgsm.onnx', import.meta.url));
 const EPS = 8 / 255;
@@ -64,16 +63,8 @@ async function main(): Promise<void> {
 
   async function openGradient(): Promise<{ model: GradientGraphClassifier; batch: number }> {
     const bytes = await readFile(path);
-    const summary = summarizeModel(decodeModel(bytes));
-    const m: ModelInterface = {
-      inputName: summary.input.name,
-      logitsName: summary.outputs[0],
-      layout: resolveLayout('auto', summary.input.shape),
-      preprocessing: resolvePreprocessing({ preset: 'none' }),
-      fixedBatch: summary.input.fixedBatch,
-      ep: 'cpu',
-    };
-    return { model: await GradientGraphClassifier.open(bytes, m), batch: summary.input.fixedBatch ?? Number(values.batch) };
+    const m = benchModelInterface(bytes, 'none');
+    return { model: await GradientGraphClassifier.open(bytes, m), batch: m.fixedBatch ?? Number(values.batch) };
   }
 
   // A PGD-10 check as a training loop runs it: every image takes all ten steps, then one forward.
@@ -99,11 +90,7 @@ async function main(): Promise<void> {
           }
         }
         const logits = await model.logits(x, n);
-        for (let i = 0; i < n; i++) {
-          let arg = 0;
-          for (let k = 1; k < 10; k++) if (logits[i * 10 + k] > logits[i * 10 + arg]) arg = k;
-          if (arg === y[i]) robust++;
-        }
+        for (let i = 0; i < n; i++) if (argmax(logits, i, model.classes) === y[i]) robust++;
       }
     } finally {
       await model.release();
