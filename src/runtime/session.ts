@@ -1,14 +1,16 @@
 /**
- * The only module that imports onnxruntime-node: typed sessions, explicit execution providers
- * with our own fallback (asking ORT for CUDA without its libraries is a hard error, not a
- * fallback), and input checks that name every missing feed.
+ * The only module that imports onnxruntime-node (with the provider probe's child process):
+ * typed sessions, explicit execution providers with our own fallback (asking ORT for CUDA
+ * without its libraries is a hard error, not a fallback), and input checks that name every
+ * missing feed.
  */
 import * as ort from 'onnxruntime-node';
+import { conciseRuntimeError, probeProviders, ProviderProbeOutcome } from './providerProbe.js';
 
 // Provider probes fail loudly in ORT's shared log; the failures are reported in our report instead.
 ort.env.logLevel = 'fatal';
 
-/** Providers that failed to start in this process, with why: not retried on every audit. */
+/** GPU providers the probe passed that then failed to start here, with why: not retried on every audit. */
 const unavailableProviders = new Map<string, string>();
 
 export type ExecutionProviderChoice = 'auto' | 'cpu' | 'cuda' | 'webgpu';
@@ -57,14 +59,18 @@ export class ModelSession {
 
   /**
    * Opens a session on the first provider that works: for `auto` CUDA, then WebGPU, then CPU;
-   * for an explicit GPU provider that one, then CPU. Failed attempts are kept for the report.
+   * for an explicit GPU provider that one, then CPU. GPU providers are tried here only when the
+   * provider probe (a child process, so their native noise stays off our stderr) started them.
+   * Failed attempts are kept for the report.
    */
   static async open(model: Uint8Array, options: SessionOptions): Promise<ModelSession> {
-    const order: string[] =
-      options.ep === 'auto' ? ['cuda', 'webgpu', 'cpu'] : options.ep === 'cpu' ? ['cpu'] : [options.ep, 'cpu'];
+    const order = providerOrder(options.ep);
+    const gpu = order.filter((p) => p !== 'cpu');
+    const probed = gpu.length ? await probeProviders(gpu) : new Map<string, ProviderProbeOutcome>();
     const failed: ProviderAttempt[] = [];
     for (const provider of order) {
-      const known = unavailableProviders.get(provider);
+      const outcome = probed.get(provider);
+      const known = outcome && !outcome.ok ? outcome.reason : unavailableProviders.get(provider);
       if (known) {
         failed.push({ provider, error: known });
         continue;
@@ -80,7 +86,7 @@ export class ModelSession {
       } catch (err) {
         const message = firstLine(err);
         if (provider === 'cpu') throw new RuntimeLoadError(`ONNX Runtime cannot load the model: ${message}`);
-        failed.push({ provider, error: message });
+        failed.push({ provider, error: conciseRuntimeError(message) });
         // A provider whose libraries or adapter are missing stays missing for this process.
         if (/load|library|adapter|not available|not supported/i.test(message)) unavailableProviders.set(provider, message);
       }
@@ -113,6 +119,12 @@ export class ModelSession {
   async release(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The providers to try, in order, for a choice: CPU always last. */
+export function providerOrder(ep: ExecutionProviderChoice): string[] {
+  if (ep === 'auto') return ['cuda', 'webgpu', 'cpu'];
+  return ep === 'cpu' ? ['cpu'] : [ep, 'cpu'];
 }
 
 function firstLine(err: unknown): string {
