@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Cifar10Set, loadCifar10Test } from '../data/cifar10.js';
-import { AUTO_PRESETS, fillModelInput, InvalidOptionError, Layout, Preprocessing, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
+import { AUTO_PRESETS, fillModelInput, Layout, Preprocessing, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
 import { addSums, aliasingMetrics, AliasingSums, emptySums } from '../metrics/aliasing.js';
 import { addAliasingMeasurement, AliasingOutputs } from '../metrics/spectralGraph.js';
 import { assignStages, stageSummaries } from '../metrics/stages.js';
@@ -15,6 +15,7 @@ import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surge
 import { FloatTensor, ModelSession, RuntimeLoadError } from '../runtime/session.js';
 import { RobustnessReport } from '../attacks/suite.js';
 import { AuditOptions } from './options.js';
+import { autoPreset, CANDIDATE_SAMPLES, PreprocessingCandidate, preprocessingFlags } from './preprocessingChoice.js';
 import { auditRobustness } from './robustness.js';
 import { AuditReport, DownsamplingReport, GraphReport, PreprocessingReport } from './report.js';
 import { TOOL_VERSION } from './version.js';
@@ -34,8 +35,6 @@ export interface AuditEnvironment {
 
 /** Relative tolerance of the twin invariant: float32 rounding of differently ordered sums. */
 const TWIN_TOLERANCE = 1e-4;
-/** Samples used to rank preprocessing presets under `auto`. */
-const AUTO_SAMPLES = 256;
 const CHANCE_FLAG_ACCURACY = 0.2;
 
 /** Runs one audit. Bad input throws ModelError or InvalidOptionError; both are the caller's 4xx / exit 2. */
@@ -59,10 +58,11 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   let geometries: Map<string, Geometry>;
   let pre: Preprocessing;
   let preReport: Omit<PreprocessingReport, 'layout'>;
+  let preFlags: string[];
   try {
     const input = new InputBatcher(dataset, batch, layout);
     geometries = await probeGeometry(probe.session, probe.ops, summary, input, PRESET_FOR_PROBE);
-    ({ pre, report: preReport } = await choosePreprocessing(probe.session, summary, options, input, samples, progress));
+    ({ pre, report: preReport, flags: preFlags } = await choosePreprocessing(probe.session, summary, options, input, samples, progress));
   } finally {
     await probe.session.release();
   }
@@ -89,7 +89,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const input = new InputBatcher(dataset, batch, layout);
   try {
     const logitsName = summary.outputs[0];
-    const fetches = [logitsName, ...plan.measured.flatMap((m) => (m.outputs ? Object.values(m.outputs) : []))];
+    const fetches = [logitsName, ...plan.measured.flatMap((m) => (m.outputs ? [m.outputs.sums, m.outputs.twinError, m.outputs.outputMaxAbs] : []))];
     for (let start = 0; start < samples; start += batch) {
       const count = Math.min(batch, samples - start);
       const result = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, fetches);
@@ -148,7 +148,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   );
   const measuredOk = downsampling.filter((d) => d.am !== null && !d.error) as (DownsamplingReport & { am: number; amRel: number; aliasEnergy: number })[];
   const cleanAccuracy = correct / samples;
-  const flags: string[] = [];
+  const flags: string[] = [...preFlags];
   if (cleanAccuracy < CHANCE_FLAG_ACCURACY) {
     flags.push(`clean accuracy ${(cleanAccuracy * 100).toFixed(1)}% is near chance: the preprocessing (${pre.name}) or layout (${layout}) probably does not match the model`);
   }
@@ -287,7 +287,12 @@ async function probeGeometry(session: ModelSession, ops: DownsamplingOp[], summa
   return geometries;
 }
 
-/** Explicit mean/std, a preset, or for `auto` the preset with the best accuracy on the first samples. */
+/**
+ * Scores the presets (and explicit mean/std) on the first samples with the probe session, on
+ * every audit, so that a report shows how well its preprocessing fits next to the others; then
+ * takes explicit mean/std, the given preset, or for `auto` the best preset (see
+ * {@link autoPreset}), and flags a poor or ambiguous choice.
+ */
 async function choosePreprocessing(
   session: ModelSession,
   summary: ModelSummary,
@@ -295,34 +300,35 @@ async function choosePreprocessing(
   input: InputBatcher,
   samples: number,
   progress: (p: AuditProgress) => void,
-): Promise<{ pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'> }> {
-  const describe = (pre: Preprocessing, chosenBy: PreprocessingReport['chosenBy']) => ({ name: pre.name, mean: [...pre.mean], std: [...pre.std], scale: pre.scale, chosenBy });
-  if (options.mean !== undefined || options.preprocess !== 'auto') {
-    const pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? 'none' : options.preprocess, mean: options.mean, std: options.std, scale: options.scale });
-    return { pre, report: describe(pre, options.mean !== undefined ? 'explicit' : 'preset') };
-  }
-  progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'trying preprocessing presets' });
-  const n = Math.min(samples, AUTO_SAMPLES);
-  const candidates: { name: string; accuracy: number; samples: number }[] = [];
-  let best: Preprocessing | undefined;
-  let bestAccuracy = -1;
-  for (const preset of AUTO_PRESETS) {
-    const pre = resolvePreprocessing({ preset, scale: options.scale });
+): Promise<{ pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'>; flags: string[] }> {
+  progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'scoring preprocessing presets' });
+  const n = Math.min(samples, CANDIDATE_SAMPLES);
+  const score = async (pre: Preprocessing): Promise<PreprocessingCandidate> => {
     let correct = 0;
     for (let start = 0; start < n; start += input.dims[0]) {
       const count = Math.min(input.dims[0], n - start);
       const out = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, [summary.outputs[0]]);
       correct += countCorrect(out[summary.outputs[0]], input.labels, start, count);
     }
-    const accuracy = correct / n;
-    candidates.push({ name: preset, accuracy, samples: n });
-    if (accuracy > bestAccuracy) {
-      bestAccuracy = accuracy;
-      best = pre;
-    }
+    return { name: pre.name, accuracy: correct / n, samples: n };
+  };
+  const candidates: PreprocessingCandidate[] = [];
+  for (const preset of AUTO_PRESETS) candidates.push(await score(resolvePreprocessing({ preset, scale: options.scale })));
+  let pre: Preprocessing;
+  let chosenBy: PreprocessingReport['chosenBy'];
+  if (options.mean !== undefined) {
+    pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? 'none' : options.preprocess, mean: options.mean, std: options.std, scale: options.scale });
+    chosenBy = 'explicit';
+    candidates.push(await score(pre));
+  } else {
+    pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? autoPreset(candidates) : options.preprocess, scale: options.scale });
+    chosenBy = options.preprocess === 'auto' ? 'auto' : 'preset';
   }
-  if (!best) throw new InvalidOptionError('no preprocessing preset to try');
-  return { pre: best, report: { ...describe(best, 'auto'), candidates } };
+  return {
+    pre,
+    report: { name: pre.name, mean: [...pre.mean], std: [...pre.std], scale: pre.scale, chosenBy, candidates },
+    flags: preprocessingFlags({ name: pre.name, chosenBy }, candidates),
+  };
 }
 
 interface MeasuredOp {

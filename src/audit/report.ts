@@ -1,5 +1,6 @@
 import type { RobustnessReport } from '../attacks/suite.js';
 import type { StageSummary } from '../metrics/stages.js';
+import type { PreprocessingCandidate } from './preprocessingChoice.js';
 
 /** The audit report (SPEC §6): field names are a contract with users' pipelines. */
 
@@ -43,9 +44,14 @@ export interface PreprocessingReport {
   std: number[];
   scale: number;
   layout: 'NCHW' | 'NHWC';
-  /** How it was chosen: 'explicit', 'preset', or 'auto' with the candidates tried. */
+  /** How it was chosen: 'explicit' (mean/std), 'preset' (named), or 'auto' (the best candidate). */
   chosenBy: 'explicit' | 'preset' | 'auto';
-  candidates?: { name: string; accuracy: number; samples: number }[];
+  /**
+   * Clean accuracy on the first 256 samples (or fewer) of every preset, and of explicit mean/std
+   * when given: what `auto` chooses from, and what a poor explicit choice is flagged against.
+   * Absent from reports of older versions, which scored them only under `auto`.
+   */
+  candidates?: PreprocessingCandidate[];
 }
 
 /** One node of the model's graph; `name` matches `DownsamplingReport.node` for strided ops. */
@@ -85,6 +91,7 @@ export interface AuditReport {
   graph?: GraphReport;
   /** Robustness estimates (SPEC §4); null unless attacks were requested (`robustness` option). */
   robustness: RobustnessReport | null;
+  /** What may make the report unreliable, one sentence each: preprocessing, accuracy near chance, broken twins. */
   flags: string[];
   thresholds?: {
     maxAmRel?: { limit: number; worst: number | null; worstNode: string | null; passed: boolean };

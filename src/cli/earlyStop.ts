@@ -1,11 +1,12 @@
 /**
  * `alias-audit early-stop ckpt_01.onnx ckpt_02.onnx ...` (or a folder): measures each epoch's
- * checkpoint on the same samples and applies the aliasing early-stopping rule (SPEC §5).
+ * checkpoint on the same samples with the same preprocessing (under `auto`, the one the first
+ * checkpoint chooses) and applies the aliasing early-stopping rule (SPEC §5).
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { runAudit } from '../audit/audit.js';
-import { checkpointAliasing, CheckpointAliasing } from '../audit/monitor.js';
+import { checkpointAliasing, CheckpointAliasing, SeriesPreprocessing, seriesPreprocessing, withSeriesPreprocessing } from '../audit/monitor.js';
 import { AuditOptions } from '../audit/options.js';
 import { loadCifar10Test } from '../data/cifar10.js';
 import { EarlyStopDecision, earlyStopDecision, EarlyStopSettings, InvalidEarlyStop } from '../metrics/earlyStopping.js';
@@ -32,33 +33,69 @@ export function epochNumbers(files: string[]): number[] {
 export interface EarlyStopResult {
   settings: EarlyStopSettings;
   samples: number;
+  /** The preprocessing of every epoch: given in the options, or chosen once on the first checkpoint (`auto`). */
+  preprocessing: SeriesPreprocessing;
   checkpoints: (CheckpointAliasing & { file: string })[];
   decision: EarlyStopDecision;
+  /**
+   * The checkpoints' report flags, each as `epoch N: ...` (e.g. an ambiguous `auto` choice on
+   * the first epoch, which then holds for the whole series); the CLI prints them on stderr.
+   */
+  flags: string[];
 }
 
+/**
+ * Measures the checkpoints in epoch order and applies the rule. Under `--preprocess auto` the
+ * first checkpoint chooses and every later one is measured with its choice: `auto` per
+ * checkpoint could switch presets between epochs whose presets score alike, and the aliasing of
+ * one preset against another's is not a jump.
+ */
 export async function earlyStop(paths: string[], options: AuditOptions, settings: EarlyStopSettings, onEpoch: (line: string) => void = () => {}): Promise<EarlyStopResult> {
   const files = await checkpointFiles(paths);
   if (files.length < 2) throw new InvalidEarlyStop('early-stop needs the checkpoints of at least two epochs');
   const epochs = epochNumbers(files);
   const dataset = await loadCifar10Test({ dir: options.cifar10Dir });
   const checkpoints: EarlyStopResult['checkpoints'] = [];
+  const flags: string[] = [];
+  let preprocessing: SeriesPreprocessing | undefined;
   for (let i = 0; i < files.length; i++) {
-    const report = await runAudit(await readFile(files[i]), { ...options, robustness: 'none' }, { dataset });
+    const measured = preprocessing ? withSeriesPreprocessing(options, preprocessing) : options;
+    const report = await runAudit(await readFile(files[i]), { ...measured, robustness: 'none' }, { dataset });
+    preprocessing ??= seriesPreprocessing(report, epochs[i], options);
     checkpoints.push({ ...checkpointAliasing(report, epochs[i]), file: basename(files[i]) });
-    onEpoch(`epoch ${epochs[i]}: ${basename(files[i])} measured`);
+    flags.push(...report.flags.map((flag) => `epoch ${epochs[i]}: ${flag}`));
+    onEpoch(`epoch ${epochs[i]}: ${basename(files[i])} measured (preprocessing ${report.dataset.preprocessing.name})`);
   }
-  return { settings, samples: Math.min(options.samples, dataset.count), checkpoints, decision: earlyStopDecision(checkpoints, settings) };
+  return {
+    settings,
+    samples: Math.min(options.samples, dataset.count),
+    preprocessing: preprocessing!,
+    checkpoints,
+    decision: earlyStopDecision(checkpoints, settings),
+    flags,
+  };
 }
 
-/** The series and the decision as a table. */
+/** One line on how the series' preprocessing was set. */
+function preprocessingLine(p: SeriesPreprocessing): string {
+  if (p.chosenBy !== 'auto') return `preprocessing: ${p.name} for every epoch (${p.chosenBy === 'explicit' ? '--mean/--std' : '--preprocess'})`;
+  const scores = (p.candidates ?? []).map((c) => `${c.name} ${(c.accuracy * 100).toFixed(1)}%`).join(', ');
+  const on = p.candidates?.[0] ? ` on ${p.candidates[0].samples} images` : '';
+  return `preprocessing: ${p.name} for every epoch (auto, chosen on the checkpoint of epoch ${p.chosenOnEpoch}${scores ? `: ${scores}${on}` : ''})`;
+}
+
+/** The series, its preprocessing and the decision as a table (the flags go to stderr, as the audit's do). */
 export function formatEarlyStop(r: EarlyStopResult): string {
-  const lines = [`epoch  ${'checkpoint'.padEnd(24)} clean    am        amRel     median    limit     `];
+  const lines = [`epoch  ${'checkpoint'.padEnd(24)} ${'preprocess'.padEnd(10)} clean    am        amRel     median    limit     `];
   for (const e of r.decision.series) {
-    const file = r.checkpoints.find((c) => c.epoch === e.epoch)?.file ?? '';
+    const checkpoint = r.checkpoints.find((c) => c.epoch === e.epoch);
+    const file = checkpoint?.file ?? '';
     const f = (v: number | null, d = 4): string => (v === null ? '-' : v.toFixed(d)).padEnd(10);
-    const clean = r.checkpoints.find((c) => c.epoch === e.epoch)?.cleanAccuracy ?? 0;
-    lines.push(`${String(e.epoch).padEnd(6)} ${file.slice(0, 24).padEnd(24)} ${clean.toFixed(3).padEnd(8)} ${f(e.am)}${f(e.amRel)}${f(e.median)}${f(e.limit)}${e.triggered ? '<- jump' : ''}`);
+    const clean = checkpoint?.cleanAccuracy ?? 0;
+    const pre = (checkpoint?.preprocessing ?? '').slice(0, 10).padEnd(10);
+    lines.push(`${String(e.epoch).padEnd(6)} ${file.slice(0, 24).padEnd(24)} ${pre} ${clean.toFixed(3).padEnd(8)} ${f(e.am)}${f(e.amRel)}${f(e.median)}${f(e.limit)}${e.triggered ? '<- jump' : ''}`);
   }
+  lines.push(preprocessingLine(r.preprocessing));
   const s = r.settings;
   lines.push(`rule: stop when stage-1 ${s.signal} > (1 + ${s.threshold}) x ${s.window === null ? 'median of all earlier epochs' : s.window === 1 ? 'the previous epoch' : `median of the last ${s.window} epochs`} (${r.samples} CIFAR-10 test images)`);
   lines.push(

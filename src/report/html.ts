@@ -82,8 +82,21 @@ function summarySection(report: AuditReport, options: ReportPageOptions): string
 first ${report.dataset.samples} CIFAR-10 test images · preprocessing ${esc(pre.name)} (${esc(pre.chosenBy)}) · ${esc(report.executionProvider.used)}</p>
 <section aria-labelledby="summary-h"><h2 id="summary-h">Summary</h2>
 <dl class="stats">${stats.join('')}</dl>
+${candidatesLine(report)}
 ${flags.length ? `<ul class="flags" aria-label="flags">${flags.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>` : '<p class="note">No flags: nothing in this audit looks unreliable.</p>'}
 </section>`;
+}
+
+/** How each preprocessing scored (the report keeps them for every choice), the one used marked. */
+function candidatesLine(report: AuditReport): string {
+  const pre = report.dataset.preprocessing;
+  const candidates = pre.candidates ?? [];
+  if (candidates.length === 0) return '';
+  const items = candidates.map(
+    (c) =>
+      `<span data-candidate="${esc(c.name)}" data-value="${c.accuracy}">${c.name === pre.name ? '<strong>' : ''}${esc(c.name)} ${esc(percent(c.accuracy))}${c.name === pre.name ? ' (used)</strong>' : ''}</span>`,
+  );
+  return `<p class="note" id="preprocessing-candidates">Clean accuracy by preprocessing on the first ${candidates[0].samples} images: ${items.join(', ')}.</p>`;
 }
 
 function thresholdLines(report: AuditReport): string[] {

@@ -52,3 +52,32 @@ test('the adversarially trained model aliases less in stages 1 and 2 (the paper\
   }
   assert.ok(standard.cleanAccuracy > 0.6 && robust.cleanAccuracy > 0.4, 'both models classify');
 });
+
+test('auto on a bundled model names its candidates and keeps the best, with no preprocessing flag', async () => {
+  const report = await runAudit(readFileSync(new URL('preact_resnet_standard.onnx', models)), { ...options, samples: 300, preprocess: 'auto' }, { dataset });
+  const pre = report.dataset.preprocessing;
+  assert.equal(pre.chosenBy, 'auto');
+  assert.deepEqual(pre.candidates?.map((c) => [c.name, c.samples]), [['none', 256], ['cifar10', 256], ['imagenet', 256]], 'the presets on the first 256 images');
+  const best = [...(pre.candidates ?? [])].sort((a, b) => b.accuracy - a.accuracy)[0];
+  assert.equal(pre.name, best.name);
+  assert.equal(pre.name, 'none', 'the bundled models take [0,1] pixels');
+  assert.ok(!report.flags.some((f) => f.includes('preprocess')), JSON.stringify(report.flags));
+});
+
+test('--preprocess cifar10 on a model that takes [0,1] pixels is flagged: more than 10 points below none', async () => {
+  const report = await runAudit(readFileSync(new URL('preact_resnet_standard.onnx', models)), { ...options, preprocess: 'cifar10' }, { dataset });
+  const pre = report.dataset.preprocessing;
+  assert.equal(pre.chosenBy, 'preset');
+  assert.equal(pre.name, 'cifar10');
+  const score = (name: string): number => pre.candidates?.find((c) => c.name === name)?.accuracy ?? Number.NaN;
+  assert.ok(score('none') - score('cifar10') > 0.1, JSON.stringify(pre.candidates));
+  const flag = report.flags.find((f) => f.startsWith('preprocessing cifar10 scores'));
+  assert.ok(flag, JSON.stringify(report.flags));
+  assert.match(flag, /points below none \([\d.]+%\): the model probably expects none; pass --preprocess none$/);
+
+  // Explicit mean/std are scored too, and flagged the same way.
+  const custom = await runAudit(readFileSync(new URL('preact_resnet_standard.onnx', models)), { ...options, mean: '0.5,0.5,0.5', std: '0.25,0.25,0.25' }, { dataset });
+  assert.equal(custom.dataset.preprocessing.chosenBy, 'explicit');
+  assert.deepEqual(custom.dataset.preprocessing.candidates?.map((c) => c.name), ['none', 'cifar10', 'imagenet', 'custom']);
+  assert.ok(custom.flags.some((f) => /^preprocessing custom \(--mean\/--std\) scores .* pass --preprocess none instead of --mean\/--std$/.test(f)), JSON.stringify(custom.flags));
+});

@@ -108,4 +108,6 @@ test('a preprocessing mismatch is flagged as near chance', { skip: sharedModelsM
   const report = await runAudit(readFileSync(new URL('sri_resnet_a.onnx', shared)), { ...DEFAULT_AUDIT_OPTIONS, samples: 100, preprocess: 'none', scale: 255, ep: 'cpu' }, { dataset });
   assert.ok(report.cleanAccuracy < 0.2, `accuracy ${report.cleanAccuracy}`);
   assert.ok(report.flags.some((f) => f.includes('near chance')), JSON.stringify(report.flags));
+  // The presets at scale 255 normalise the pixels as the model expects: the flag names one of them.
+  assert.ok(report.flags.some((f) => /^preprocessing none scores .* points below (cifar10|imagenet) .*; pass --preprocess (cifar10|imagenet)$/.test(f)), JSON.stringify(report.flags));
 });

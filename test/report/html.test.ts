@@ -29,7 +29,7 @@ function op(node: string, stage: number, am: number | null, amRel: number | null
     amRel,
     aliasEnergy: am === null ? null : am / 10,
     maps: 100,
-    twinCheck: error ? null : { maxAbsError: 0, relativeError: 0, ok: true },
+    twinCheck: error ? null : { maxAbsError: 0, relativeError: 0, images: 1, ok: true },
     ...(error ? { error } : {}),
   };
 }
@@ -128,4 +128,28 @@ test('numbers: 3 significant digits, percentages, 255ths, node names, ticks and 
   assert.deepEqual(niceTicks(3.19), [0, 1, 2, 3, 4]);
   assert.equal(viridis(0), '#440154');
   assert.equal(viridis(1), '#fde725');
+});
+
+test('the preprocessing candidates and the preprocessing flags are shown, escaped', () => {
+  const report = fakeReport();
+  report.dataset.preprocessing = {
+    ...report.dataset.preprocessing,
+    name: 'cifar10',
+    candidates: [
+      { name: 'none', accuracy: 0.87, samples: 256 },
+      { name: 'cifar10', accuracy: 0.5625, samples: 256 },
+      { name: EVIL, accuracy: 0.1, samples: 256 },
+    ],
+  };
+  const flag = 'preprocessing cifar10 scores 56.3% on the first 256 images, 30.7 points below none (87.0%): the model probably expects none; pass --preprocess none';
+  report.flags = [flag];
+  const html = renderReportHtml(report);
+  const line = /<p class="note" id="preprocessing-candidates">([\s\S]*?)<\/p>/.exec(html)?.[1] ?? '';
+  assert.match(line, /first 256 images/);
+  assert.match(line, /<span data-candidate="none" data-value="0.87">none 87.0%<\/span>/);
+  assert.match(line, /<span data-candidate="cifar10" data-value="0.5625"><strong>cifar10 56.3% \(used\)<\/strong><\/span>/);
+  assert.doesNotMatch(html, /<script/i);
+  assert.match(/<ul class="flags" aria-label="flags">([\s\S]*?)<\/ul>/.exec(html)?.[1] ?? '', new RegExp(`<li>${flag.replace(/[.()]/g, '\\$&')}</li>`));
+  const { candidates: _c, ...without } = report.dataset.preprocessing;
+  assert.doesNotMatch(renderReportHtml({ ...report, dataset: { ...report.dataset, preprocessing: without } }), /preprocessing-candidates/, 'older reports have no candidates line');
 });

@@ -3,11 +3,14 @@
  * job store. A Redis-backed queue's workers would run this same function.
  */
 import type { AuditProgress } from '../../audit/audit.js';
+import type { AuditOptions } from '../../audit/options.js';
+import type { AuditReport } from '../../audit/report.js';
 import { jobFailureProblem, Problem } from '../errors.js';
 import type { AuditProcessor, StopReason } from '../queue/queue.js';
 import { toWireError } from '../worker/protocol.js';
 import { auditInChild, WorkerFailure } from '../worker/runner.js';
 import type { ModelFiles } from './modelFiles.js';
+import { auditWithRunPreprocessing } from './runPreprocessing.js';
 import type { JobStore } from './store.js';
 import type { JobProgress } from './types.js';
 
@@ -40,7 +43,7 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
     const seconds = (): number => (performance.now() - started) / 1000;
     let lastWrite = 0;
     try {
-      const report = await auditInChild(models.pathOf(job.model.sha256), job.options, config.fetchData, {
+      const inChild = (options: AuditOptions): Promise<AuditReport> => auditInChild(models.pathOf(job.model.sha256), options, config.fetchData, {
         timeoutMs: config.auditTimeoutMs,
         signal: ctx.signal,
         niceness: config.workerNiceness,
@@ -54,6 +57,8 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
           ctx.emit({ type: 'progress', jobId, progress });
         },
       });
+      // A run's checkpoint is measured with the run's preprocessing (see auditWithRunPreprocessing).
+      const report = await auditWithRunPreprocessing(store.runs, jobId, job.options, inChild);
       if (store.succeed(jobId, report)) ctx.emit({ type: 'succeeded', jobId, seconds: seconds() });
     } catch (err) {
       const reason = ctx.signal.aborted ? (ctx.signal.reason as StopReason) : undefined;

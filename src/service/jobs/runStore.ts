@@ -5,6 +5,7 @@
  * deleted (DELETE /audits/{id}) leaves the series with it, so its epoch can be posted again.
  */
 import type Database from 'better-sqlite3';
+import type { SeriesPreprocessing } from '../../audit/monitor.js';
 import type { AuditOptions } from '../../audit/options.js';
 import type { EarlyStopSettings, EarlyStopSignal } from '../../metrics/earlyStopping.js';
 
@@ -21,7 +22,8 @@ CREATE TABLE IF NOT EXISTS runs (
   signal TEXT NOT NULL CHECK (signal IN ('am', 'amRel')),
   threshold REAL NOT NULL,
   median_window INTEGER,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  preprocessing_json TEXT
 );
 CREATE TABLE IF NOT EXISTS run_checkpoints (
   run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
@@ -41,10 +43,15 @@ export interface Run {
   /** Audit options of every checkpoint (robustness none): the same samples and preprocessing. */
   options: AuditOptions;
   settings: EarlyStopSettings;
+  /**
+   * Under `auto`, the preprocessing chosen by the first checkpoint measured, which every other
+   * checkpoint of the run is measured with; null until then, and for explicit options.
+   */
+  preprocessing: SeriesPreprocessing | null;
 }
 
 /** What a new run is made of. */
-export type NewRun = Omit<Run, 'id' | 'createdAt'>;
+export type NewRun = Omit<Run, 'id' | 'createdAt' | 'preprocessing'>;
 
 /** One epoch of a run: the audit job that measures its checkpoint. */
 export interface RunCheckpoint {
@@ -77,6 +84,7 @@ interface RunRow {
   threshold: number;
   median_window: number | null;
   created_at: string;
+  preprocessing_json: string | null;
 }
 
 interface CheckpointRow {
@@ -94,6 +102,7 @@ function toRun(row: RunRow): Run {
     createdAt: row.created_at,
     options: JSON.parse(row.options_json) as AuditOptions,
     settings: { signal: row.signal, threshold: row.threshold, window: row.median_window },
+    preprocessing: row.preprocessing_json === null ? null : (JSON.parse(row.preprocessing_json) as SeriesPreprocessing),
   };
 }
 
@@ -114,6 +123,9 @@ function decodeCursor(cursor: string): number | null {
 export class RunStore {
   constructor(private readonly db: Database.Database) {
     db.exec(RUN_SCHEMA);
+    // A data directory from before runs pinned their preprocessing gains the column.
+    const columns = db.prepare('PRAGMA table_info(runs)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'preprocessing_json')) db.exec('ALTER TABLE runs ADD COLUMN preprocessing_json TEXT');
   }
 
   create(id: string, run: NewRun): Run {
@@ -157,6 +169,23 @@ export class RunStore {
   checkpoint(runId: string, epoch: number): RunCheckpoint | null {
     const row = this.db.prepare('SELECT * FROM run_checkpoints WHERE run_id = ? AND epoch = ?').get(runId, epoch) as CheckpointRow | undefined;
     return row ? toCheckpoint(row) : null;
+  }
+
+  /** The run and epoch a job measures, or null for a job that is no run's checkpoint. */
+  checkpointOfJob(jobId: string): { run: Run; epoch: number } | null {
+    const row = this.db
+      .prepare('SELECT r.*, c.epoch AS checkpoint_epoch FROM run_checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.job_id = ?')
+      .get(jobId) as (RunRow & { checkpoint_epoch: number }) | undefined;
+    return row ? { run: toRun(row), epoch: row.checkpoint_epoch } : null;
+  }
+
+  /**
+   * Pins the run's preprocessing unless one is pinned already (one UPDATE, so of two checkpoints
+   * finishing at once exactly one wins); returns the one in force, or null when the run is gone.
+   */
+  pinPreprocessing(runId: string, preprocessing: SeriesPreprocessing): SeriesPreprocessing | null {
+    this.db.prepare('UPDATE runs SET preprocessing_json = ? WHERE id = ? AND preprocessing_json IS NULL').run(JSON.stringify(preprocessing), runId);
+    return this.get(runId)?.preprocessing ?? null;
   }
 
   /** Links an epoch to its job, unless the epoch is taken or the run was deleted meanwhile. */

@@ -3,8 +3,9 @@
  * of openapi.yaml): each checkpoint's state and measurements from its audit job, and the
  * early-stopping decision (SPEC §5) over the checkpoints measured so far, in epoch order.
  */
-import { CheckpointAliasing, checkpointAliasing } from '../../audit/monitor.js';
+import { CheckpointAliasing, checkpointAliasing, choosesPreprocessing, SeriesPreprocessing } from '../../audit/monitor.js';
 import type { StageReport } from '../../audit/report.js';
+import { resolvePreprocessing } from '../../data/preprocess.js';
 import { earlyStopDecision, EpochDecision, InvalidEarlyStop } from '../../metrics/earlyStopping.js';
 import { Problem, ServiceError } from '../errors.js';
 import type { Run, RunCheckpoint } from './runStore.js';
@@ -41,6 +42,8 @@ export interface CheckpointEntry {
   am?: number;
   amRel?: number;
   cleanAccuracy?: number;
+  /** The preprocessing this epoch was measured with (the run's, see {@link runPreprocessing}). */
+  preprocessing?: string;
   stages?: StageReport[];
   median?: number | null;
   limit?: number | null;
@@ -84,6 +87,7 @@ function checkpointEntry(state: CheckpointState, outcome: Outcome, decided: Epoc
           am: measured.am,
           amRel: measured.amRel,
           cleanAccuracy: measured.cleanAccuracy,
+          preprocessing: measured.preprocessing,
           stages: measured.stages,
           median: decided.median,
           limit: decided.limit,
@@ -121,7 +125,18 @@ export function runSummary(run: Run & { checkpoints: number }): Record<string, u
   return { id: run.id, name: run.name, createdAt: run.createdAt, settings: settingsView(run), options: run.options, checkpoints: run.checkpoints, links: runLinks(run.id) };
 }
 
-/** The whole run: settings, series and decision. */
+/**
+ * The preprocessing of every checkpoint of the run: from its options when they name one, else
+ * (`auto`) the one its first measured checkpoint chose, or null before that.
+ */
+export function runPreprocessing(run: Run): SeriesPreprocessing | null {
+  if (choosesPreprocessing(run.options)) return run.preprocessing;
+  const o = run.options;
+  const pre = resolvePreprocessing({ preset: o.preprocess === 'auto' ? 'none' : o.preprocess, mean: o.mean, std: o.std, scale: o.scale });
+  return { name: pre.name, mean: [...pre.mean], std: [...pre.std], scale: pre.scale, chosenBy: o.mean !== undefined ? 'explicit' : 'preset' };
+}
+
+/** The whole run: settings, preprocessing, series and decision. */
 export function runView(run: Run, series: RunSeries): Record<string, unknown> {
   return {
     id: run.id,
@@ -129,6 +144,7 @@ export function runView(run: Run, series: RunSeries): Record<string, unknown> {
     createdAt: run.createdAt,
     settings: settingsView(run),
     options: run.options,
+    preprocessing: runPreprocessing(run),
     series: series.entries,
     decision: series.decision,
     links: runLinks(run.id),

@@ -147,11 +147,14 @@ export class JobStore {
   /**
    * The newest job that answers this model and these options without a new audit: a finished
    * one, or one that is queued or running (so identical concurrent uploads share one audit).
+   * A run's checkpoint is not one: under `auto` it is measured with the run's preprocessing,
+   * which need not be what `auto` picks for this model alone.
    */
   findReusable(sha256: string, optionsKey: string): Job | null {
     const row = this.db
       .prepare(
         `SELECT * FROM jobs WHERE model_sha256 = ? AND options_key = ? AND status IN ('queued', 'running', 'succeeded')
+           AND id NOT IN (SELECT job_id FROM run_checkpoints)
          ORDER BY (status = 'succeeded') DESC, seq DESC LIMIT 1`,
       )
       .get(sha256, optionsKey) as JobRow | undefined;

@@ -2,7 +2,8 @@
  * The training monitor over HTTP (SPEC §5): POST and GET /runs, GET and DELETE /runs/{id},
  * POST /runs/{id}/checkpoints. Each checkpoint is an audit job (robustness none, the run's
  * samples and preprocessing) through the same queue and workers as POST /audit, so time limits,
- * isolation, restart-resume and the report store are the audit's own.
+ * isolation, restart-resume and the report store are the audit's own. Under `auto` the job runs
+ * with the preprocessing the run pins on its first measured checkpoint (jobs/runPreprocessing.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { Request, Response, Router } from 'express';
@@ -29,8 +30,10 @@ const DEFAULT_WAIT_S = 120;
 /** Fields of POST /runs that are audit options, named as the form fields of POST /audit. */
 const OPTION_FIELDS = ['samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep'] as const;
 
+/** A field as text: numbers and booleans as written, anything else (an object) as JSON, so a bad value is named as sent. */
 function text(value: unknown): string | undefined {
-  return value === undefined || value === null ? undefined : String(value);
+  if (value === undefined || value === null) return undefined;
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
 }
 
 /** A run from the JSON body, validated by the audit's and the CLI's own parsers (400 on bad input). */
@@ -42,7 +45,7 @@ function newRun(body: Record<string, unknown>): NewRun {
   }
   const options = formOptions(raw);
   const settings = parseEarlyStopSettings({ signal: text(body.signal), threshold: text(body.threshold), window: text(body.window) }, DEFAULT_EARLY_STOP);
-  const name = String(body.name ?? '').trim();
+  const name = (text(body.name) ?? '').trim();
   if (name === '') throw new ServiceError('INVALID_OPTION', 'name must not be blank');
   return { name, options, settings };
 }
@@ -123,7 +126,8 @@ export function runsRouter({ config, service, readiness }: RunsRouterDeps): Rout
     const epoch = Number(body.epoch);
     // Before the upload is hashed and checked: a repeated post is answered at once.
     if (service.runs.checkpoint(run.id, epoch)) throw epochExists(run.id, epoch);
-    const pgdAccuracy = body.pgdAccuracy === undefined ? null : parseFraction('pgdAccuracy', String(body.pgdAccuracy), 0, 1);
+    const pgdText = text(body.pgdAccuracy);
+    const pgdAccuracy = pgdText === undefined ? null : parseFraction('pgdAccuracy', pgdText, 0, 1);
     const file = uploadedCheckpoint(req);
     const samplesError = readiness.samplesError();
     if (samplesError) throw new ServiceError(samplesError.name === 'DataIntegrityError' ? 'DATA_INTEGRITY' : 'DATA_UNAVAILABLE', samplesError.message);

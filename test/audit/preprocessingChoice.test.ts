@@ -1,0 +1,83 @@
+/**
+ * The preprocessing choice (SPEC §3): every audit scores the presets; `auto` keeps the best, a tie
+ * within 3 points goes to the first of none, cifar10, imagenet; a choice more than 10 points below
+ * the best and an ambiguous `auto` choice are flagged. The rule on made-up scores, then an audit of
+ * a model whose output does not depend on its input, so every preset ties exactly.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { runAudit } from '../../src/audit/audit.js';
+import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
+import { autoPreset, PreprocessingCandidate, preprocessingFlags } from '../../src/audit/preprocessingChoice.js';
+import { loadCifar10Test } from '../../src/data/cifar10.js';
+import { encodeModel } from '../../src/onnx/codec.js';
+import { attr, Graph } from '../../src/onnx/ir.js';
+import { DataType } from '../../src/onnx/schema.js';
+
+const scores = (none: number, cifar10: number, imagenet: number, samples = 256): PreprocessingCandidate[] => [
+  { name: 'none', accuracy: none, samples },
+  { name: 'cifar10', accuracy: cifar10, samples },
+  { name: 'imagenet', accuracy: imagenet, samples },
+];
+
+test('auto keeps the best preset; within 3 points, the first of none, cifar10, imagenet', () => {
+  assert.equal(autoPreset(scores(0.2, 0.85, 0.5)), 'cifar10');
+  assert.equal(autoPreset(scores(0.2, 0.5, 0.85)), 'imagenet');
+  // 2 images of 256 apart: a tie, so none
+  assert.equal(autoPreset(scores(66 / 256, 68 / 256, 68 / 256)), 'none');
+  // imagenet best, cifar10 within 3 points, none 5 below: cifar10 (none is not tied)
+  assert.equal(autoPreset(scores(0.8, 0.825, 0.85)), 'cifar10');
+  // exactly 3 points is a tie; 4 is not
+  assert.equal(autoPreset(scores(0.5, 0.53, 0.1, 100)), 'none');
+  assert.equal(autoPreset(scores(0.5, 0.54, 0.1, 100)), 'cifar10');
+});
+
+test('a choice more than 10 points below the best is flagged with the preset and the option to pass', () => {
+  const [flag, ...rest] = preprocessingFlags({ name: 'cifar10', chosenBy: 'preset' }, scores(0.87, 0.56, 0.5));
+  assert.deepEqual(rest, []);
+  assert.match(flag, /^preprocessing cifar10 scores 56\.0% on the first 256 images, 31\.0 points below none \(87\.0%\)/);
+  assert.match(flag, /pass --preprocess none$/);
+  assert.deepEqual(preprocessingFlags({ name: 'cifar10', chosenBy: 'preset' }, scores(0.66, 0.56, 0.5)), [], 'exactly 10 points is not more than 10');
+  const custom = preprocessingFlags({ name: 'custom', chosenBy: 'explicit' }, [...scores(0.87, 0.56, 0.5), { name: 'custom', accuracy: 0.3, samples: 256 }]);
+  assert.equal(custom.length, 1);
+  assert.match(custom[0], /^preprocessing custom \(--mean\/--std\) scores 30\.0%.*pass --preprocess none instead of --mean\/--std$/);
+  assert.deepEqual(preprocessingFlags({ name: 'custom', chosenBy: 'explicit' }, [...scores(0.5, 0.56, 0.5), { name: 'custom', accuracy: 0.9, samples: 256 }]), []);
+});
+
+test('an auto choice with a runner-up within 3 points is flagged as ambiguous; a clear one is not', () => {
+  const [flag, ...rest] = preprocessingFlags({ name: 'none', chosenBy: 'auto' }, scores(0.5, 0.52, 0.2, 100));
+  assert.deepEqual(rest, []);
+  assert.match(flag, /^auto preprocessing is ambiguous: none \(50\.0%\) and cifar10 \(52\.0%\) score within 3 points/);
+  assert.match(flag, /none was kept; pass the one the model expects explicitly \(--preprocess none or --preprocess cifar10\)$/);
+  assert.deepEqual(preprocessingFlags({ name: 'none', chosenBy: 'auto' }, scores(0.85, 0.2, 0.19)), []);
+  // the same scores given explicitly are the user's choice: not ambiguous, and not 10 points below
+  assert.deepEqual(preprocessingFlags({ name: 'none', chosenBy: 'preset' }, scores(0.5, 0.52, 0.2, 100)), []);
+});
+
+/** Conv (stride 2, zero weights) -> pool -> linear with zero weights plus a bias: always class 3. */
+function constantClassifier(): Uint8Array {
+  const g = new Graph({ name: 'constant', inputs: [{ name: 'image', elemType: DataType.FLOAT, shape: ['N', 3, 32, 32] }] });
+  const w = g.constantFloat('w', [4, 3, 3, 3], new Float32Array(108));
+  const conv = g.op('Conv', ['image', w], [attr.ints('kernel_shape', [3, 3]), attr.ints('strides', [2, 2]), attr.ints('pads', [1, 1, 1, 1])]);
+  const pooled = g.op('Flatten', [g.op('GlobalAveragePool', [conv])]);
+  const fc = g.constantFloat('fc', [4, 10], new Float32Array(40));
+  const bias = g.constantFloat('bias', [10], Float32Array.from({ length: 10 }, (_, k) => (k === 3 ? 1 : 0)));
+  g.addOutput(g.addNode({ opType: 'Add', inputs: [g.op('MatMul', [pooled, fc]), bias], outputs: ['logits'] }).outputs[0]);
+  return encodeModel({ irVersion: 8, opsetImports: [{ domain: '', version: 13 }], graph: g, producerName: 'alias-audit-tests', otherFields: [] });
+}
+
+test('an audit scores every preset; presets that tie make auto keep none and flag it', async () => {
+  const dataset = await loadCifar10Test();
+  const report = await runAudit(constantClassifier(), { ...DEFAULT_AUDIT_OPTIONS, samples: 60, ep: 'cpu' }, { dataset });
+  const pre = report.dataset.preprocessing;
+  const cats = [...dataset.labels.subarray(0, 60)].filter((l) => l === 3).length / 60;
+  assert.deepEqual(pre.candidates, ['none', 'cifar10', 'imagenet'].map((name) => ({ name, accuracy: cats, samples: 60 })));
+  assert.equal(pre.chosenBy, 'auto');
+  assert.equal(pre.name, 'none');
+  assert.ok(report.flags.some((f) => f.startsWith('auto preprocessing is ambiguous: none') && f.includes('--preprocess imagenet')), JSON.stringify(report.flags));
+
+  const given = await runAudit(constantClassifier(), { ...DEFAULT_AUDIT_OPTIONS, samples: 60, ep: 'cpu', preprocess: 'imagenet' }, { dataset });
+  assert.equal(given.dataset.preprocessing.chosenBy, 'preset');
+  assert.equal(given.dataset.preprocessing.candidates?.length, 3, 'an explicit preset keeps the candidates');
+  assert.ok(!given.flags.some((f) => f.includes('ambiguous')), 'a preset given explicitly is not ambiguous');
+});
