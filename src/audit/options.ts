@@ -29,6 +29,11 @@ export interface AuditOptions {
   minRobustAccuracy?: number;
 }
 
+/** The values each choice option takes (the CLI, the form fields and the web page list these). */
+export const PREPROCESS_CHOICES: readonly AuditOptions['preprocess'][] = ['auto', 'none', 'cifar10', 'imagenet'];
+export const LAYOUT_CHOICES: readonly AuditOptions['layout'][] = ['auto', 'NCHW', 'NHWC'];
+export const ROBUSTNESS_CHOICES: readonly AuditOptions['robustness'][] = ['none', 'fast', 'standard'];
+
 export const DEFAULT_AUDIT_OPTIONS: AuditOptions = {
   samples: 1000,
   batch: 50,
@@ -83,15 +88,15 @@ export function parseAuditOptions(raw: RawOptions): AuditOptions {
     if (!KNOWN.has(key)) throw new InvalidOptionError(`unknown option --${kebab(key)}`);
   }
   const o: AuditOptions = { ...DEFAULT_AUDIT_OPTIONS };
-  const has = (k: string): boolean => raw[k] !== undefined && raw[k]!.trim() !== '';
+  const has = (k: string): boolean => raw[k] !== undefined && raw[k].trim() !== '';
   if (has('samples')) o.samples = integer('samples', raw.samples!, 1, 10000);
   if (has('batch')) o.batch = integer('batch', raw.batch!, 1, 1024);
-  if (has('preprocess')) o.preprocess = oneOf('preprocess', raw.preprocess!, ['auto', 'none', 'cifar10', 'imagenet'] as const);
+  if (has('preprocess')) o.preprocess = oneOf('preprocess', raw.preprocess!, PREPROCESS_CHOICES);
   if (has('mean')) o.mean = raw.mean;
   if (has('std')) o.std = raw.std;
   if ((o.mean === undefined) !== (o.std === undefined)) throw new InvalidOptionError('--mean and --std go together: give both');
   if (has('scale')) o.scale = Number(oneOf('scale', raw.scale!, ['1', '255'] as const)) as 1 | 255;
-  if (has('layout')) o.layout = oneOf('layout', raw.layout!, ['auto', 'NCHW', 'NHWC'] as const);
+  if (has('layout')) o.layout = oneOf('layout', raw.layout!, LAYOUT_CHOICES);
   if (has('ep')) o.ep = oneOf('ep', raw.ep!, EXECUTION_PROVIDERS);
   if (has('maxAmRel')) {
     const v = Number(raw.maxAmRel);
@@ -99,7 +104,7 @@ export function parseAuditOptions(raw: RawOptions): AuditOptions {
     o.maxAmRel = v;
   }
   if (has('cifar10Dir')) o.cifar10Dir = raw.cifar10Dir;
-  if (has('robustness')) o.robustness = oneOf('robustness', raw.robustness!, ['none', 'fast', 'standard'] as const);
+  if (has('robustness')) o.robustness = oneOf('robustness', raw.robustness!, ROBUSTNESS_CHOICES);
   const a: RobustnessOverrides = {};
   if (has('eps')) {
     a.eps = parseFraction('eps', raw.eps!, 0, 1);

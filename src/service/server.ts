@@ -40,7 +40,12 @@ export interface RunningService {
 /** Database file in the data directory. */
 export const DB_FILE = 'alias-audit.db';
 
-export async function startService(config: ServiceConfig): Promise<RunningService> {
+export interface StartOptions {
+  /** Where the service's own log lines go (loading the samples at start); default stdout. */
+  log?: (line: string) => void;
+}
+
+export async function startService(config: ServiceConfig, options: StartOptions = {}): Promise<RunningService> {
   mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDir(config.dataDir);
   let store: JobStore;
@@ -63,7 +68,7 @@ export async function startService(config: ServiceConfig): Promise<RunningServic
   const service = new AuditService(store, queue, models, { maxQueued: config.maxQueued, maxAttempts: config.maxAttempts });
   const metrics = createMetrics(() => queue.counts());
   service.subscribe('*', (e) => metrics.onJobEvent(e));
-  const readiness = new Readiness(config.fetchData, config.workerNiceness);
+  const readiness = new Readiness(config.fetchData, config.workerNiceness, options.log ?? ((line) => process.stdout.write(`alias-audit: ${line}\n`)));
   void readiness.check();
 
   const { app, responseViolations } = createApp({ config, spec: loadSpec(), service, readiness, metrics });

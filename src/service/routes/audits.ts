@@ -6,7 +6,7 @@ import { flag, formOptions } from '../formOptions.js';
 import { sendProblem } from '../http/problem.js';
 import type { AuditService } from '../jobs/auditService.js';
 import type { JobStatus, JobWithReport } from '../jobs/types.js';
-import { jobLinks, jobSummary, jobView } from '../jobs/views.js';
+import { AuditResults, auditResults, jobLinks, jobListItem, jobSummary, jobView } from '../jobs/views.js';
 import type { ServiceMetrics } from '../metrics.js';
 import type { Readiness } from '../readiness.js';
 
@@ -18,6 +18,27 @@ export interface AuditsRouterDeps {
 }
 
 const DEFAULT_WAIT_S = 120;
+/** Results of finished audits kept in memory for the list (a report never changes once stored). */
+const RESULTS_CACHE_SIZE = 5000;
+
+/** The headline results of succeeded jobs, read from each report once. */
+class ResultsCache {
+  private readonly byJob = new Map<string, AuditResults | null>();
+
+  constructor(private readonly service: AuditService) {}
+
+  of(jobId: string): AuditResults | null {
+    if (this.byJob.has(jobId)) return this.byJob.get(jobId)!;
+    const report = this.service.get(jobId)?.report;
+    const results = report ? auditResults(report) : null;
+    if (report) {
+      // Oldest first out: a Map iterates in insertion order.
+      if (this.byJob.size >= RESULTS_CACHE_SIZE) this.byJob.delete(this.byJob.keys().next().value!);
+      this.byJob.set(jobId, results);
+    }
+    return results;
+  }
+}
 
 function uploadedModel(req: Request): Express.Multer.File {
   const files = Array.isArray(req.files) ? req.files : [];
@@ -45,6 +66,7 @@ function answerWaited(res: Response, job: JobWithReport, cached: boolean): void 
 
 export function auditsRouter({ config, service, readiness, metrics }: AuditsRouterDeps): Router {
   const router = Router();
+  const results = new ResultsCache(service);
 
   router.post('/audit', async (req, res) => {
     const file = uploadedModel(req);
@@ -82,7 +104,7 @@ export function auditsRouter({ config, service, readiness, metrics }: AuditsRout
       status: typeof req.query.status === 'string' ? (req.query.status as JobStatus) : undefined,
       sha256: typeof req.query.sha256 === 'string' ? req.query.sha256 : undefined,
     });
-    res.json({ items: page.items.map((j) => jobSummary(j)), next: page.next });
+    res.json({ items: page.items.map((j) => jobListItem(j, j.status === 'succeeded' ? results.of(j.id) : null)), next: page.next });
   });
 
   router.get('/audits/:id', (req, res) => {

@@ -9,12 +9,14 @@
  * Chart.js from its npm package), never a CDN and never inline script, so the pages work
  * offline under helmet's default Content-Security-Policy (`script-src 'self'`).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import express, { Request, Response, Router } from 'express';
+import { esc } from '../../report/format.js';
 import { renderReportHtml } from '../../report/html.js';
+import { auditFormSpec, AuditFormSpec, FormChoice } from '../formOptions.js';
 import type { AuditService } from '../jobs/auditService.js';
 import type { JobWithReport } from '../jobs/types.js';
 import { renderStatusPage } from './statusPage.js';
@@ -46,6 +48,35 @@ function sendPage(res: Response, file: string): void {
   res.set('Cache-Control', 'no-cache').type('html').sendFile(join(STATIC_DIR, file));
 }
 
+function optionElements(choices: FormChoice[], selected: string): string {
+  return choices.map((c) => `<option value="${esc(c.value)}"${c.value === selected ? ' selected' : ''}>${esc(c.label)}</option>`).join('');
+}
+
+/**
+ * The upload page with its form's defaults and choices filled in from the options the CLI and
+ * the API share (the `{{name}}` slots of static/index.html), so the page cannot drift from them.
+ */
+export function renderUploadPage(template: string, spec: AuditFormSpec = auditFormSpec()): string {
+  const d = spec.defaults;
+  const slots: Record<string, string> = {
+    samples: esc(d.samples),
+    batch: esc(d.batch),
+    eps: esc(d.eps),
+    seed: esc(d.seed),
+    attackSamples: esc(`preset: ${Object.entries(spec.presetAttackSamples).map(([preset, n]) => `${n} (${preset})`).join(', ')}`),
+    preprocessOptions: optionElements(spec.choices.preprocess, d.preprocess),
+    robustnessOptions: optionElements(spec.choices.robustness, d.robustness),
+    epOptions: optionElements(spec.choices.ep, d.ep),
+  };
+  return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    const value = slots[name];
+    if (value === undefined) throw new Error(`index.html has a slot {{${name}}} that the server does not fill`);
+    return value;
+  });
+}
+
+let uploadPage: string | undefined;
+
 /** The report page, or while the audit is queued or running a page that follows it and reloads. */
 function reportPage(res: Response, job: JobWithReport): void {
   res.set('Cache-Control', 'no-store');
@@ -73,7 +104,10 @@ export function pagesRouter(service: AuditService): Router {
   router.use('/assets/vendor/chart.js', express.static(CHART_JS_DIR, { index: false, maxAge: '1d' }));
   router.use('/assets', express.static(STATIC_DIR, { index: false }));
 
-  router.get('/', (_req, res) => sendPage(res, 'index.html'));
+  router.get('/', (_req, res) => {
+    uploadPage ??= renderUploadPage(readFileSync(join(STATIC_DIR, 'index.html'), 'utf8'));
+    res.set('Cache-Control', 'no-cache').type('html').send(uploadPage);
+  });
 
   router.get('/audits/:id/report', (req, res, next) => {
     res.vary('Accept');

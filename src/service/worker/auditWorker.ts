@@ -58,7 +58,9 @@ async function probe(req: Extract<WorkerRequest, { type: 'probe' }>): Promise<vo
     result.runtime = { ok: false, error: toWireError(err) };
   }
   try {
-    const set = await loadCifar10Test({ fetch: req.fetchData });
+    // A first start may download and decode the set: its steps go to the service's log.
+    const onProgress = (message: string): void => void send({ type: 'progress', progress: { phase: 'loading', fraction: 0, message } });
+    const set = await loadCifar10Test({ fetch: req.fetchData, onProgress });
     result.samples = { ok: true, source: set.source, count: set.count };
   } catch (err) {
     result.samples = { ok: false, error: toWireError(err) };

@@ -37,6 +37,17 @@ window.aliasAudit = (() => {
     return `${(value * 100).toFixed(1)}%`;
   }
 
+  /**
+   * A job's progress as every part of the pages shows it (the progress panel and the list of
+   * audits use this one function, so they cannot disagree): a whole percent and a line of text.
+   */
+  function progressOf(status, progress) {
+    const p = progress || {};
+    const percent = Math.round(Math.max(0, Math.min(100, Number(p.percent) || 0)));
+    const text = `${status ? `${status}: ` : ''}${p.stage || status || ''}${p.message ? ` (${p.message})` : ''}`;
+    return { percent, text };
+  }
+
   /** A timestamp as local date and time, short. */
   function when(iso) {
     const d = new Date(iso);
@@ -48,5 +59,5 @@ window.aliasAudit = (() => {
     tbody.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: tbody.parentElement.querySelectorAll('thead th').length }, empty))]));
   }
 
-  return { el, getJson, metric, percent, when, fillTable };
+  return { el, getJson, metric, percent, progressOf, when, fillTable };
 })();

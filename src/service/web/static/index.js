@@ -1,9 +1,10 @@
 // The upload page: pick or drop a model, POST /audit, follow /audits/{id}/events, then open
-// the report; below, the recent audits and training runs.
+// the report; below, the recent audits and training runs. The form's defaults and choices are
+// filled in by the server from the options the CLI and the API share.
 'use strict';
 
 (() => {
-  const { el, getJson, when, fillTable } = window.aliasAudit;
+  const { el, getJson, metric, percent, progressOf, when, fillTable } = window.aliasAudit;
   const form = document.getElementById('upload-form');
   const fileInput = document.getElementById('model-file');
   const drop = document.getElementById('drop-zone');
@@ -42,11 +43,25 @@
     formError.hidden = false;
   }
 
-  function setProgress(p, status) {
-    const pct = Math.max(0, Math.min(100, Number(p.percent) || 0));
-    progressBar.value = pct;
-    progressPercent.textContent = `${pct.toFixed(0)}%`;
-    progressText.textContent = `${status ? `${status}: ` : ''}${p.stage}${p.message ? ` (${p.message})` : ''}`;
+  /** The audits listed below, by id, as last listed (or updated by the followed audit's events). */
+  const listed = new Map();
+  /** The audit this page follows, while it is queued or running: its events are newer than the list. */
+  let followed = null;
+  /** The next refresh of the list while some audit in it is queued or running. */
+  let refresh = null;
+  const REFRESH_MS = 2000;
+
+  /** Shows the followed audit's progress in the panel and in its row of the list, from the same data. */
+  function showProgress(id, status, progress) {
+    const p = progressOf(status, progress);
+    progressBar.value = p.percent;
+    progressPercent.textContent = `${p.percent}%`;
+    progressText.textContent = p.text;
+    if (!id) return;
+    followed = { id, status, progress };
+    const item = listed.get(id);
+    const row = document.querySelector(`#audits-table tr[data-id="${CSS.escape(id)}"]`);
+    if (item && row) row.replaceWith(auditRow({ ...item, status, progress }));
   }
 
   /** The form's options as POST /audit fields; attack options only when attacks are asked for. */
@@ -63,7 +78,7 @@
   }
 
   function openReport(id) {
-    setProgress({ percent: 100, stage: 'done', message: 'opening the report' }, 'succeeded');
+    showProgress(id, 'succeeded', { percent: 100, stage: 'done', message: 'opening the report' });
     window.location.assign(`/audits/${id}/report`);
   }
 
@@ -74,18 +89,19 @@
     const done = (job) => {
       finished = true;
       submit.disabled = false;
-      loadAudits();
       if (job.status === 'succeeded') return openReport(id);
       const detail = job.error ? job.error.detail : `the audit was ${job.status}`;
+      followed = null;
       progressText.textContent = `failed: ${detail}`;
+      loadAudits();
       showError(`The audit failed: ${detail}`);
     };
     const events = new EventSource(`/audits/${id}/events`);
     events.addEventListener('status', (e) => {
       const job = JSON.parse(e.data);
-      setProgress(job.progress, job.status);
+      showProgress(id, job.status, job.progress);
     });
-    events.addEventListener('progress', (e) => setProgress(JSON.parse(e.data), 'running'));
+    events.addEventListener('progress', (e) => showProgress(id, 'running', JSON.parse(e.data)));
     events.addEventListener('done', (e) => {
       events.close();
       done(JSON.parse(e.data));
@@ -95,7 +111,7 @@
       const poll = async () => {
         const job = await getJson(`/audits/${id}`).catch(() => null);
         if (job && (job.status === 'succeeded' || job.status === 'failed')) return done(job);
-        if (job) setProgress(job.progress, job.status);
+        if (job) showProgress(id, job.status, job.progress);
         setTimeout(poll, 1000);
       };
       poll();
@@ -112,13 +128,13 @@
     }
     submit.disabled = true;
     progressSection.hidden = false;
-    setProgress({ percent: 0, stage: 'uploading', message: fileInput.files[0].name });
+    showProgress(null, '', { percent: 0, stage: 'uploading', message: fileInput.files[0].name });
     try {
       const res = await fetch('/audit', { method: 'POST', body: formData(), headers: { Accept: 'application/json' } });
       const body = await res.json().catch(() => ({}));
       if (!res.ok) throw new Error(body.detail || body.title || `${res.status} ${res.statusText}`);
       if (body.status === 'succeeded') return openReport(body.id);
-      setProgress(body.progress, body.status);
+      showProgress(body.id, body.status, body.progress);
       follow(body.id);
       loadAudits();
     } catch (err) {
@@ -128,23 +144,42 @@
     }
   });
 
+  /** An audit's headline results (GET /audits items carry them once it succeeded). */
+  function resultsText(results) {
+    if (!results) return '';
+    const parts = [`clean ${percent(results.cleanAccuracy)}`, `worst amRel ${metric(results.worstAmRel)}`];
+    if (results.robustAccuracy !== null) parts.push(`robust ${percent(results.robustAccuracy)}`);
+    return parts.join(', ');
+  }
+
+  function auditRow(j) {
+    const name = j.model.filename || `${j.model.sha256.slice(0, 12)}…`;
+    const status = el('span', { class: `status-${j.status}` }, j.status);
+    const active = j.status === 'running' || j.status === 'queued';
+    const p = progressOf(j.status, j.progress);
+    const extra = active ? el('span', { class: 'row-progress', title: p.text }, ` ${p.percent}%`) : null;
+    const report = j.status === 'succeeded'
+      ? el('a', { href: j.links.report, 'aria-label': `report of ${name}` }, 'report')
+      : j.status === 'failed' ? el('span', {}, j.error ? j.error.detail : 'failed') : el('a', { href: j.links.report }, 'progress');
+    return el('tr', { 'data-id': j.id },
+      el('td', {}, el('code', {}, name)),
+      el('td', {}, status, extra),
+      el('td', {}, resultsText(j.results)),
+      el('td', {}, when(j.createdAt)),
+      el('td', {}, report));
+  }
+
   async function loadAudits() {
+    clearTimeout(refresh);
     const tbody = document.querySelector('#audits-table tbody');
     try {
       const { items } = await getJson('/audits?limit=10');
-      fillTable(
-        tbody,
-        items.map((j) => {
-          const name = j.model.filename || `${j.model.sha256.slice(0, 12)}…`;
-          const status = el('span', { class: `status-${j.status}` }, j.status);
-          const extra = j.status === 'running' || j.status === 'queued' ? ` ${j.progress.percent.toFixed(0)}%` : '';
-          const report = j.status === 'succeeded'
-            ? el('a', { href: j.links.report, 'aria-label': `report of ${name}` }, 'report')
-            : j.status === 'failed' ? el('span', {}, j.error ? j.error.detail : 'failed') : el('a', { href: j.links.report }, 'progress');
-          return el('tr', { 'data-id': j.id }, el('td', {}, el('code', {}, name)), el('td', {}, status, extra), el('td', {}, when(j.createdAt)), el('td', {}, report));
-        }),
-        'No audits yet: upload a model above.',
-      );
+      listed.clear();
+      for (const j of items) listed.set(j.id, j);
+      // The followed audit's events are at least as new as the list (which the server writes less often).
+      const shown = items.map((j) => (followed && followed.id === j.id && (j.status === 'queued' || j.status === 'running') ? { ...j, status: followed.status, progress: followed.progress } : j));
+      fillTable(tbody, shown.map(auditRow), 'No audits yet: upload a model above.');
+      if (items.some((j) => j.status === 'queued' || j.status === 'running')) refresh = setTimeout(loadAudits, REFRESH_MS);
     } catch (err) {
       fillTable(tbody, [], `Could not list the audits: ${err.message}`);
     }
