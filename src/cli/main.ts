@@ -1,240 +1,282 @@
 #!/usr/bin/env node
 /**
- * `alias-audit` command line. Exit codes: 0 pass, 1 a threshold failed, 2 bad input or usage,
- * 3 an internal failure (a bug or a runtime crash, not the user's input).
+ * `alias-audit` command line. Exit codes: 0 pass, 1 a threshold failed (or early-stop says
+ * stop), 2 bad input or usage, 3 an internal failure (a bug or a runtime crash, not the user's
+ * input). Results go to stdout; progress, warnings and errors to stderr, each line starting
+ * with `alias-audit:`.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
-import { runAudit } from '../audit/audit.js';
-import { parseAuditOptions, RawOptions } from '../audit/options.js';
+import { Command, Option } from 'commander';
+import { parseEarlyStopSettings } from '../audit/monitor.js';
+import { parseAuditOptions } from '../audit/options.js';
+import type { AuditReport } from '../audit/report.js';
 import { TOOL_VERSION } from '../audit/version.js';
 import { defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
-import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
-import { InvalidOptionError } from '../data/preprocess.js';
+import { DEFAULT_EARLY_STOP } from '../metrics/earlyStopping.js';
 import { ModelError } from '../onnx/codec.js';
-import { renderReportHtml } from '../report/html.js';
-import { parseEarlyStopSettings } from '../audit/monitor.js';
-import { DEFAULT_EARLY_STOP, InvalidEarlyStop } from '../metrics/earlyStopping.js';
-import { compareModels } from './compare.js';
-import { earlyStop, formatEarlyStop } from './earlyStop.js';
+import { addGateOptions, addMeasurementOptions, addRobustnessOptions, rawAuditOptions } from './auditOptions.js';
+import { classify, EXIT_INTERNAL, EXIT_PASS, EXIT_THRESHOLD, formatCommanderError, shortReason, UsageError } from './errors.js';
+import { checkpointArguments, checkWritable, readModelFile } from './inputs.js';
 import { ProgressBar } from './progress.js';
-import { serveCommand, ServeUsageError } from './serve.js';
+import { configFromFlags, defineServeOptions, serveCommand } from './serve.js';
 
-const USAGE = `usage:
-  alias-audit audit MODEL.onnx [options]   audit a CIFAR-10 classifier, print the JSON report
-  alias-audit compare A.onnx B.onnx ... [options]
-                                           audit several models on the same images, stages side by side
-  alias-audit early-stop CKPT... | DIR [options]
-                                           aliasing early stopping over per-epoch checkpoints
-                                           (--signal am|amRel --threshold t --window N|all --json;
-                                           exit 1 when it says stop)
-  alias-audit data                         download and check the CIFAR-10 test set
-  alias-audit serve [options]              run the HTTP service (alias-audit serve --help)
-  alias-audit --version | --help
+// The modules that load the runtime or the service (a good part of a second) are imported by the
+// command that needs them, so that --help and usage errors answer at once.
 
-audit options:
-  --samples N          first N CIFAR-10 test images (default 1000)
-  --batch B            images per inference call (default 50; fixed-batch models use their own)
-  --preprocess P       auto | none | cifar10 | imagenet (default auto: best clean accuracy)
-  --mean a,b,c --std a,b,c   explicit normalisation, in the units of --scale
-  --scale 1|255        pixel scale the model expects (default 1)
-  --layout L           auto | NCHW | NHWC (default auto, from the input shape)
-  --ep E               auto | cpu | cuda | webgpu (default auto: a GPU when one works, else CPU)
-  --max-am-rel X       exit 1 when any downsampling op's amRel exceeds X
-  --cifar10-dir DIR    folder with the official CIFAR-10 binary batches (or env CIFAR10_DIR)
-  --robustness R       none | fast | standard: attacks for robust accuracy (default none)
-  --eps E              L-infinity budget, a number or fraction (default 8/255)
-  --seed S             seed of the attacks' randomness (default 0)
-  --attack-samples N   attack the first N samples (fast 200, standard 500)
-  --attacks LIST       any of fgsm,pgd,square
-  --pgd-steps N --pgd-restarts N --pgd-step-size X --square-queries N
-  --min-robust-accuracy X   exit 1 when the worst-case robust accuracy is below X
-  --out FILE           also write the report to FILE
-  --html FILE          also write the report as a self-contained HTML page to FILE
-  --quiet              no progress on stderr`;
+/** early-stop's default --samples: fewer than an audit's, as it measures every epoch's checkpoint. */
+const EARLY_STOP_SAMPLES = 500;
 
-const EXIT_PASS = 0;
-const EXIT_THRESHOLD = 1;
-const EXIT_BAD_INPUT = 2;
-const EXIT_INTERNAL = 3;
+/** Set by the command's action; main() exits with it. */
+let exitCode = EXIT_PASS;
 
-class UsageError extends Error {}
+type Values = Record<string, unknown>;
 
-async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'audit':
-      return auditCommand(rest);
-    case 'compare':
-      return compareCommand(rest);
-    case 'early-stop':
-      return earlyStopCommand(rest);
-    case 'data':
-      return dataCommand();
-    case 'serve':
-      return serveCommand(rest);
-    case '--version':
-    case 'version':
-      process.stdout.write(`${TOOL_VERSION}\n`);
-      return EXIT_PASS;
-    case undefined:
-    case '--help':
-    case '-h':
-    case 'help':
-      process.stdout.write(`${USAGE}\n`);
-      return command === undefined ? EXIT_BAD_INPUT : EXIT_PASS;
-    default:
-      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
-  }
+function examples(...lines: string[]): string {
+  return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 }
 
-const AUDIT_FLAGS = {
-  samples: { type: 'string' },
-  batch: { type: 'string' },
-  preprocess: { type: 'string' },
-  mean: { type: 'string' },
-  std: { type: 'string' },
-  scale: { type: 'string' },
-  layout: { type: 'string' },
-  ep: { type: 'string' },
-  'max-am-rel': { type: 'string' },
-  'cifar10-dir': { type: 'string' },
-  robustness: { type: 'string' },
-  eps: { type: 'string' },
-  seed: { type: 'string' },
-  'attack-samples': { type: 'string' },
-  attacks: { type: 'string' },
-  'pgd-steps': { type: 'string' },
-  'pgd-restarts': { type: 'string' },
-  'pgd-step-size': { type: 'string' },
-  'square-queries': { type: 'string' },
-  'min-robust-accuracy': { type: 'string' },
-  out: { type: 'string' },
-  html: { type: 'string' },
-  quiet: { type: 'boolean' },
-} as const;
-
-const EARLY_STOP_FLAGS = {
-  ...AUDIT_FLAGS,
-  signal: { type: 'string' },
-  threshold: { type: 'string' },
-  window: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+function stderrLine(text: string): void {
+  process.stderr.write(`alias-audit: ${text}\n`);
+}
 
 /**
- * Parses audit flags, plus early-stop's own where `earlyStopFlags`; usage problems become
- * UsageError, bad values InvalidOptionError.
+ * The line for a GPU provider asked for by name that did not start, else null. `auto` falling
+ * back is expected and recorded in the report (executionProvider.fallbacks); a named GPU is a
+ * request, and running elsewhere is news.
  */
-function parseAuditFlags(args: string[], earlyStopFlags = false) {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: EARLY_STOP_FLAGS });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-  const foreign = Object.keys(parsed.values).filter((k) => !earlyStopFlags && !(k in AUDIT_FLAGS));
-  if (foreign.length) throw new UsageError(`Unknown option '--${foreign[0]}'`);
-  const { values, positionals } = parsed;
-  const raw: RawOptions = {
-    samples: values.samples,
-    batch: values.batch,
-    preprocess: values.preprocess,
-    mean: values.mean,
-    std: values.std,
-    scale: values.scale,
-    layout: values.layout,
-    ep: values.ep,
-    maxAmRel: values['max-am-rel'],
-    cifar10Dir: values['cifar10-dir'],
-    robustness: values.robustness,
-    eps: values.eps,
-    seed: values.seed,
-    attackSamples: values['attack-samples'],
-    attacks: values.attacks,
-    pgdSteps: values['pgd-steps'],
-    pgdRestarts: values['pgd-restarts'],
-    pgdStepSize: values['pgd-step-size'],
-    squareQueries: values['square-queries'],
-    minRobustAccuracy: values['min-robust-accuracy'],
-  };
-  return { values, positionals, options: parseAuditOptions(raw) };
+function providerNote(report: AuditReport): string | null {
+  const ep = report.executionProvider;
+  if (ep.requested === 'auto' || ep.requested === 'cpu' || ep.used === ep.requested) return null;
+  const failure = ep.fallbacks.find((f) => f.provider === ep.requested) ?? ep.fallbacks[0];
+  return `--ep ${ep.requested} did not start (${failure ? shortReason(failure.error) : 'no reason given'}); ran on ${ep.used}`;
 }
 
-async function compareCommand(args: string[]): Promise<number> {
-  const { positionals, options } = parseAuditFlags(args);
-  if (positionals.length < 2) throw new UsageError(`compare takes two or more models (got ${positionals.length})\n${USAGE}`);
-  await compareModels(positionals, options, (line) => process.stdout.write(`${line}\n`));
-  return EXIT_PASS;
+/** The provider note (once) and each report's flags as warnings, prefixed with the model where several. */
+function reportNotes(reports: AuditReport[], models?: string[]): void {
+  for (const note of new Set(reports.map(providerNote))) if (note !== null) stderrLine(note);
+  reports.forEach((r, i) => {
+    for (const flag of r.flags) stderrLine(`warning: ${models ? `${models[i]}: ` : ''}${flag}`);
+  });
 }
 
-async function earlyStopCommand(args: string[]): Promise<number> {
-  const { values, positionals, options } = parseAuditFlags(['--samples', '500', ...args], true);
-  if (positionals.length === 0) throw new UsageError(`early-stop takes checkpoints in epoch order, or a folder of them\n${USAGE}`);
-  const settings = parseEarlyStopSettings({ signal: values.signal, threshold: values.threshold, window: values.window }, DEFAULT_EARLY_STOP);
-  const bar = !values.quiet && process.stderr.isTTY;
-  const result = await earlyStop(positionals, options, settings, bar ? (line) => process.stderr.write(`${line}\n`) : undefined);
-  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatEarlyStop(result)}\n`);
-  return result.decision.stop ? EXIT_THRESHOLD : EXIT_PASS;
-}
-
-async function auditCommand(args: string[]): Promise<number> {
-  const { values, positionals, options } = parseAuditFlags(args);
-  if (positionals.length !== 1) throw new UsageError(`audit takes exactly one MODEL.onnx (got ${positionals.length})\n${USAGE}`);
-
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(positionals[0]);
-  } catch (err) {
-    throw new UsageError(`cannot read ${positionals[0]}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+async function auditAction(model: string, values: Values): Promise<number> {
+  const options = parseAuditOptions(rawAuditOptions(values));
+  const out = values.out as string | undefined;
+  const html = values.html as string | undefined;
+  if (out !== undefined) await checkWritable('--out', out);
+  if (html !== undefined) await checkWritable('--html', html);
+  const bytes = await readModelFile(model);
+  const { runAudit } = await import('../audit/audit.js');
   const bar = !values.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
   const report = await runAudit(bytes, options, { onProgress: bar ? (p) => bar.update(p.fraction, p.message) : undefined });
   bar?.finish();
   const json = `${JSON.stringify(report, null, 2)}\n`;
   process.stdout.write(json);
-  if (values.out) await writeFile(values.out, json);
-  if (values.html) await writeFile(values.html, renderReportHtml(report, { modelName: basename(positionals[0]) }));
+  if (out !== undefined) await writeFile(out, json);
+  if (html !== undefined) {
+    const { renderReportHtml } = await import('../report/html.js');
+    await writeFile(html, renderReportHtml(report, { modelName: basename(model) }));
+  }
+  reportNotes([report]);
   let code = EXIT_PASS;
   const amRel = report.thresholds?.maxAmRel;
   if (amRel && !amRel.passed) {
-    process.stderr.write(`alias-audit: amRel ${amRel.worst?.toFixed(4)} of ${amRel.worstNode} exceeds --max-am-rel ${amRel.limit}\n`);
+    stderrLine(`amRel ${amRel.worst?.toFixed(4)} of ${amRel.worstNode} exceeds --max-am-rel ${amRel.limit}`);
     code = EXIT_THRESHOLD;
   }
   const robust = report.thresholds?.minRobustAccuracy;
   if (robust && !robust.passed) {
-    process.stderr.write(`alias-audit: robust accuracy ${robust.value.toFixed(4)} is below --min-robust-accuracy ${robust.limit}\n`);
+    stderrLine(`robust accuracy ${robust.value.toFixed(4)} is below --min-robust-accuracy ${robust.limit}`);
     code = EXIT_THRESHOLD;
   }
   return code;
 }
 
-async function dataCommand(): Promise<number> {
+async function compareAction(models: string[], values: Values): Promise<number> {
+  if (models.length < 2) throw new UsageError(`compare needs two or more models (got ${models.length}): give the .onnx files to put side by side`);
+  const options = parseAuditOptions(rawAuditOptions(values));
+  const bar = !values.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
+  const onProgress = bar ? (i: number, n: number, f: number, message: string) => bar.update((i + f) / n, `${basename(models[i])}: ${message}`) : undefined;
+  const { compareModels } = await import('./compare.js');
+  const reports = await compareModels(models, options, (line) => process.stdout.write(`${line}\n`), onProgress);
+  bar?.finish();
+  reportNotes(reports, models.map((m) => basename(m)));
+  return EXIT_PASS;
+}
+
+async function earlyStopAction(paths: string[], values: Values): Promise<number> {
+  const options = parseAuditOptions(rawAuditOptions({ ...values, samples: values.samples ?? String(EARLY_STOP_SAMPLES) }));
+  const settings = parseEarlyStopSettings({ signal: values.signal as string | undefined, threshold: values.threshold as string | undefined, window: values.window as string | undefined }, DEFAULT_EARLY_STOP);
+  const files = await checkpointArguments(paths);
+  const { earlyStop, formatEarlyStop } = await import('./earlyStop.js');
+  const showProgress = !values.quiet && process.stderr.isTTY;
+  // Checkpoints are measured in order, so the count of those done names the one that failed.
+  let measured = 0;
+  const result = await earlyStop(files, options, settings, (line) => {
+    measured++;
+    if (showProgress) process.stderr.write(`${line}\n`);
+  }).catch((err: unknown) => {
+    throw err instanceof ModelError && files[measured] !== undefined ? new ModelError(err.code, `${files[measured]}: ${err.message}`) : err;
+  });
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : `${formatEarlyStop(result)}\n`);
+  for (const flag of result.flags) stderrLine(`warning: ${flag}`);
+  return result.decision.stop ? EXIT_THRESHOLD : EXIT_PASS;
+}
+
+async function dataAction(): Promise<number> {
   const set = await loadCifar10Test({ onProgress: (m) => process.stderr.write(`${m}\n`) });
   process.stdout.write(`CIFAR-10 test set ready: ${set.count} images, checks passed (${set.source}; cache ${defaultCacheDir()})\n`);
   return EXIT_PASS;
 }
 
-/** Maps an error to its exit code and one-line message. */
-function classify(err: unknown): { code: number; message: string } {
-  const message = err instanceof Error ? err.message : String(err);
-  if (err instanceof UsageError || err instanceof ServeUsageError || err instanceof InvalidOptionError || err instanceof ModelError) {
-    return { code: EXIT_BAD_INPUT, message };
-  }
-  if (err instanceof DataUnavailableError || err instanceof DataIntegrityError) return { code: EXIT_BAD_INPUT, message };
-  return { code: EXIT_INTERNAL, message: `internal error: ${message}` };
+/** Runs a command's action and keeps its exit code for main. */
+function run<A extends unknown[]>(action: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
+  return async (...args) => {
+    exitCode = await action(...args);
+  };
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    const { code, message } = classify(err);
-    process.stderr.write(`alias-audit: ${code === EXIT_BAD_INPUT ? message.split('\n')[0] : message}\n`);
-    if (err instanceof UsageError && message.includes('\n')) process.stderr.write(`${message.split('\n').slice(1).join('\n')}\n`);
-    if (code === EXIT_INTERNAL && process.env.ALIAS_AUDIT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    process.exitCode = code;
-  },
-);
+/** Errors of commander (unknown option, missing argument) as one line naming where help is. */
+function withErrorStyle(cmd: Command, sibling?: Command): Command {
+  const path = cmd.parent ? `alias-audit ${cmd.name()}` : 'alias-audit';
+  return cmd.configureOutput({
+    outputError: (text, write) => {
+      // An option of `audit` given to compare or early-stop: say where it belongs, rather than
+      // suggest a look-alike of this command.
+      const flag = /unknown option '(--[^']+)'/.exec(text)?.[1];
+      if (flag !== undefined && sibling?.options.some((o) => o.long === flag)) {
+        write(`alias-audit: ${flag} is an option of alias-audit ${sibling.name()}, not of ${cmd.name()} (see ${path} --help)\n`);
+        return;
+      }
+      write(`${formatCommanderError(text, `see ${path} --help`)}\n`);
+    },
+  });
+}
+
+function quietOption(what: string): Option {
+  return new Option('--quiet', `no ${what} on stderr (warnings still print)`).helpGroup('Output:');
+}
+
+function buildProgram(): Command {
+  const program = new Command('alias-audit')
+    .description('Audits ONNX CIFAR-10 classifiers for aliasing in their downsampling layers and for adversarial robustness.')
+    .version(TOOL_VERSION, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show the help of a command')
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .addHelpText(
+      'after',
+      `\nExit codes: 0 pass, 1 a CI gate failed (or early-stop says stop), 2 bad input or usage, 3 internal error.\n` +
+        examples(
+          'alias-audit audit model.onnx --samples 1000 --out report.json',
+          'alias-audit compare epoch_10.onnx epoch_20.onnx --samples 500',
+          'alias-audit help audit',
+        ),
+    );
+  withErrorStyle(program);
+  const audit = program
+    .command('audit')
+    .summary('audit a CIFAR-10 classifier, print the JSON report')
+    .description('Audits a CIFAR-10 classifier for aliasing (and, with --robustness, adversarial robustness): the JSON report goes to stdout, progress and warnings to stderr.')
+    .argument('<model>', 'the ONNX model file');
+  addMeasurementOptions(audit);
+  addRobustnessOptions(audit);
+  addGateOptions(audit);
+  audit
+    .addOption(new Option('--out <FILE>', 'also write the JSON report to FILE').helpGroup('Output:'))
+    .addOption(new Option('--html <FILE>', 'also write the report as a self-contained HTML page to FILE').helpGroup('Output:'))
+    .addOption(quietOption('progress bar'))
+    .addHelpText(
+      'after',
+      examples(
+        'alias-audit audit model.onnx --samples 1000 --out report.json',
+        'alias-audit audit model.onnx --preprocess cifar10 --max-am-rel 0.5      # exit 1 above 0.5',
+        'alias-audit audit model.onnx --samples 500 --robustness fast --html report.html',
+      ),
+    )
+    .action(run((model: string, values: Values) => auditAction(model, values)));
+  withErrorStyle(audit);
+
+  const compare = program
+    .command('compare')
+    .summary('audit several models on the same images, stages side by side')
+    .description('Audits several models on the same CIFAR-10 test images and prints their clean accuracy and per-stage aliasing side by side.')
+    .argument('<models...>', 'two or more ONNX model files');
+  addMeasurementOptions(compare);
+  compare
+    .addOption(quietOption('progress bar'))
+    .addHelpText('after', examples('alias-audit compare epoch_10.onnx epoch_20.onnx --samples 500', 'alias-audit compare standard.onnx robust.onnx --preprocess none'))
+    .action(run((models: string[], values: Values) => compareAction(models, values)));
+  withErrorStyle(compare, audit);
+
+  const d = DEFAULT_EARLY_STOP;
+  const earlyStopCmd = program
+    .command('early-stop')
+    .summary('aliasing early stopping over per-epoch checkpoints')
+    .description('Measures stage-1 aliasing of each epoch\'s checkpoint on the same images and applies the early-stopping rule: exit 1 when it says stop, naming the checkpoint to keep.')
+    .argument('<checkpoints...>', 'the checkpoints in epoch order, or one folder of them (epoch numbers in the names)');
+  addMeasurementOptions(earlyStopCmd, EARLY_STOP_SAMPLES);
+  earlyStopCmd
+    .addOption(new Option('--signal <S>', `am | amRel: the stage-1 signal watched (default: ${d.signal})`).helpGroup('Early stopping:'))
+    .addOption(new Option('--threshold <t>', `stop when the signal exceeds (1 + t) x the running median (default: ${d.threshold})`).helpGroup('Early stopping:'))
+    .addOption(
+      new Option('--window <N|all>', `median over the last N earlier epochs, or all of them (default: ${d.window ?? 'all'})`).helpGroup('Early stopping:'),
+    )
+    .addOption(new Option('--json', 'print the series and the decision as JSON instead of a table').helpGroup('Output:'))
+    .addOption(quietOption('per-epoch progress'))
+    .addHelpText(
+      'after',
+      examples(
+        'alias-audit early-stop ckpt_01.onnx ckpt_02.onnx ckpt_03.onnx',
+        'alias-audit early-stop checkpoints/ --signal amRel --threshold 0.3 --window 3 --json',
+      ),
+    )
+    .action(run((paths: string[], values: Values) => earlyStopAction(paths, values)));
+  withErrorStyle(earlyStopCmd, audit);
+
+  const data = program
+    .command('data')
+    .summary('download and check the CIFAR-10 test set')
+    .description(`Downloads the CIFAR-10 test set into the cache (${defaultCacheDir()}; env ALIAS_AUDIT_CACHE) and checks it.`)
+    .addHelpText('after', examples('alias-audit data', 'ALIAS_AUDIT_CACHE=/srv/cache alias-audit data'))
+    .action(run(() => dataAction()));
+  withErrorStyle(data);
+
+  const serve = program
+    .command('serve')
+    .summary('run the HTTP service')
+    .description('Runs the HTTP service: the API (docs at /docs), the web pages and a queue of audits in worker processes, until SIGTERM or SIGINT.');
+  defineServeOptions(serve).action(run((values: Values) => serveCommand(configFromFlags(values))));
+  withErrorStyle(serve);
+
+  // Kept from earlier versions: `alias-audit version`.
+  program
+    .command('version', { hidden: true })
+    .action(run(() => {
+      process.stdout.write(`${TOOL_VERSION}\n`);
+      return Promise.resolve(EXIT_PASS);
+    }));
+  return program;
+}
+
+// `alias-audit audit m.onnx | head` closes stdout early: end quietly, as a shell tool does.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? EXIT_PASS);
+});
+
+buildProgram()
+  .parseAsync(process.argv)
+  .then(
+    () => {
+      process.exitCode = exitCode;
+    },
+    (err: unknown) => {
+      const { code, message } = classify(err);
+      if (message !== null) stderrLine(message);
+      if (code === EXIT_INTERNAL && process.env.ALIAS_AUDIT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+      process.exitCode = code;
+    },
+  );

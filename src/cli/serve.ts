@@ -1,79 +1,150 @@
 /**
  * `alias-audit serve`: runs the HTTP service until SIGTERM or SIGINT, then shuts down
  * gracefully (running audits finish within the grace period, or go back to the queue).
- * Every flag also reads from the environment: `--max-upload` from ALIAS_AUDIT_MAX_UPLOAD, etc.
+ * Every flag also reads from the environment: `--max-upload` from ALIAS_AUDIT_MAX_UPLOAD, etc.;
+ * a flag wins over its variable, which wins over the default.
  */
-import { parseArgs } from 'node:util';
+import { Command, CommanderError, Option } from 'commander';
 import { DataDirInUseError } from '../service/dataDirLock.js';
-import { applyConfigText, CONFIG_KEYS, ConfigText, configTextFromEnv, defaultConfig, ServiceConfig } from '../service/config.js';
-import { startService } from '../service/server.js';
+import {
+  applyConfigText,
+  CONFIG_KEYS,
+  ConfigKey,
+  configEnvName,
+  ConfigText,
+  configTextFromEnv,
+  defaultConfig,
+  MIB,
+  ServiceConfig,
+} from '../service/config.js';
+import { UsageError } from './errors.js';
 
-export const SERVE_USAGE = `usage: alias-audit serve [options]   (each option also as env ALIAS_AUDIT_<NAME>, e.g. ALIAS_AUDIT_DATA_DIR)
-  --port P               TCP port (default 8080, env PORT too; 0 = any free port)
-  --host H               address to bind (default 0.0.0.0)
-  --data-dir D           jobs database, uploads, queued models (default ~/.local/share/alias-audit)
-  --concurrency N        audits at once, each in a worker process (default: cores / 2, at least 1)
-  --max-upload SIZE      largest model upload, e.g. 512MiB (default), 2GiB
-  --audit-timeout T      per-audit time limit, e.g. 30m (default), 0 = none
-  --max-queued N         waiting audits before 503 / not ready (default 100)
-  --max-wait T           longest ?wait=true (default 10m)
-  --api-keys K1,K2       require "Authorization: Bearer K" (keys >= 16 chars; default: open)
-  --rate-limit-window T  rate-limit window (default 60s)
-  --rate-limit-writes N  submissions + deletions per key or IP per window (default 30; 0 = off)
-  --rate-limit-reads N   reads of /audits per key or IP per window (default 1200; 0 = off)
-  --shutdown-grace T     on SIGTERM, time for running audits to finish before re-queueing (default 30s)
-  --fetch-data BOOL      download the CIFAR-10 test set when missing (default true)
-  --worker-niceness N    niceness of audit workers (default 10)
-  --trust-proxy V        express "trust proxy" (default false)
-  --access-log BOOL      one line per request on stdout (default false)`;
-
-/** Thrown for a bad flag or value; main.ts turns it into exit code 2. */
-export class ServeUsageError extends Error {}
-
-/** Parses serve's flags over the environment's settings over the defaults. */
-export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServiceConfig {
-  const options = Object.fromEntries(CONFIG_KEYS.map((k) => [k, { type: 'string' as const }]));
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
-  } catch (err) {
-    throw new ServeUsageError(`${(err as Error).message} (see alias-audit serve --help)`);
+/** 512MiB, 2GiB, 1000 (bytes): the form parseBytes reads back. */
+function formatBytes(bytes: number): string {
+  for (const [unit, size] of [['GiB', 1024 * MIB], ['MiB', MIB], ['KiB', 1024]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
   }
+  return String(bytes);
+}
+
+/** 2h, 30m, 45s, 500ms: the form parseDuration reads back. */
+function formatDuration(ms: number): string {
+  if (ms === 0) return '0';
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+interface ServeFlag {
+  value: string;
+  description: string;
+  shownDefault: (c: ServiceConfig) => string;
+  /** Another variable read too, after ALIAS_AUDIT_<NAME>. */
+  alsoEnv?: string;
+}
+
+/** Help for each setting; a Record over ConfigKey, so a new setting cannot lack its flag. */
+const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
+  host: { value: 'H', description: 'address to bind', shownDefault: (c) => c.host },
+  port: { value: 'P', description: 'TCP port; 0 = any free port', shownDefault: (c) => String(c.port), alsoEnv: 'PORT' },
+  'data-dir': { value: 'DIR', description: 'jobs database, uploads and queued models', shownDefault: (c) => c.dataDir },
+  'max-upload': { value: 'SIZE', description: 'largest model upload, e.g. 512MiB, 2GiB', shownDefault: (c) => formatBytes(c.maxUploadBytes) },
+  concurrency: { value: 'N', description: 'audits at once, each in a worker process', shownDefault: (c) => `cores / 2, at least 1: ${c.concurrency} here` },
+  'audit-timeout': { value: 'T', description: 'time limit of one audit, e.g. 30m, 2h; 0 = none', shownDefault: (c) => formatDuration(c.auditTimeoutMs) },
+  'max-queued': { value: 'N', description: 'waiting audits beyond which submissions get 503 and /readyz is not ready', shownDefault: (c) => String(c.maxQueued) },
+  'max-wait': { value: 'T', description: 'longest ?wait=true a client may ask for', shownDefault: (c) => formatDuration(c.maxWaitMs) },
+  'api-keys': {
+    value: 'K1,K2',
+    description: 'require "Authorization: Bearer K" with one of these keys (16 characters or more)',
+    shownDefault: (c) => (c.apiKeys.length ? `${c.apiKeys.length} keys` : 'none, open to all'),
+  },
+  'rate-limit-window': { value: 'T', description: 'window of the rate limits', shownDefault: (c) => formatDuration(c.rateLimit.windowMs) },
+  'rate-limit-writes': { value: 'N', description: 'submissions and deletions per key or IP per window; 0 = off', shownDefault: (c) => String(c.rateLimit.writes) },
+  'rate-limit-reads': { value: 'N', description: 'reads of /audits per key or IP per window; 0 = off', shownDefault: (c) => String(c.rateLimit.reads) },
+  'shutdown-grace': { value: 'T', description: 'on SIGTERM, time for running audits to finish before they are re-queued', shownDefault: (c) => formatDuration(c.shutdownGraceMs) },
+  'fetch-data': { value: 'BOOL', description: 'download the CIFAR-10 test set when it is missing', shownDefault: (c) => String(c.fetchData) },
+  'worker-niceness': { value: 'N', description: 'niceness of the audit worker processes', shownDefault: (c) => String(c.workerNiceness) },
+  'trust-proxy': { value: 'V', description: 'express "trust proxy": true, false, a hop count or addresses', shownDefault: (c) => String(c.trustProxy) },
+  'access-log': { value: 'BOOL', description: 'one line per request on stdout', shownDefault: (c) => String(c.accessLog) },
+};
+
+const SERVE_EXAMPLES = `
+A flag wins over its environment variable, which wins over the default.
+
+Examples:
+  $ alias-audit serve --port 8123 --data-dir ./alias-audit-data
+  $ ALIAS_AUDIT_API_KEYS=0123456789abcdef0123 alias-audit serve --concurrency 2
+  $ npm start -- --port 8123`;
+
+/** Adds serve's options (every CONFIG_KEYS setting) to `cmd`, with the defaults of defaultConfig(). */
+export function defineServeOptions(cmd: Command): Command {
+  const defaults = defaultConfig();
+  for (const key of CONFIG_KEYS) {
+    const f = SERVE_FLAGS[key];
+    const env = [configEnvName(key), f.alsoEnv].filter(Boolean).join(' or ');
+    cmd.addOption(new Option(`--${key} <${f.value}>`, `${f.description} (default: ${f.shownDefault(defaults)}; env ${env})`));
+  }
+  return cmd.addHelpText('after', SERVE_EXAMPLES);
+}
+
+/** serve's parsed flags over the environment's settings over the defaults. */
+export function configFromFlags(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const fromFlags: ConfigText = {};
-  for (const k of CONFIG_KEYS) if (values[k] !== undefined) fromFlags[k] = values[k];
+  for (const key of CONFIG_KEYS) {
+    const value = values[new Option(`--${key} <v>`).attributeName()];
+    if (typeof value === 'string') fromFlags[key] = value;
+  }
+  // One variable at a time, so that a bad value names its variable.
+  let fromEnv = defaultConfig();
+  for (const [key, value] of Object.entries(configTextFromEnv(env)) as [ConfigKey, string][]) {
+    try {
+      fromEnv = applyConfigText(fromEnv, { [key]: value });
+    } catch (err) {
+      const name = env[configEnvName(key)] !== undefined ? configEnvName(key) : (SERVE_FLAGS[key].alsoEnv ?? configEnvName(key));
+      throw new UsageError(`${(err as Error).message} in ${name}: fix or unset that variable`);
+    }
+  }
   try {
-    return applyConfigText(applyConfigText(defaultConfig(), configTextFromEnv(env)), fromFlags);
+    return applyConfigText(fromEnv, fromFlags);
   } catch (err) {
-    throw new ServeUsageError((err as Error).message);
+    throw new UsageError(`${(err as Error).message}; see alias-audit serve --help`);
   }
 }
 
-/** Runs the service; resolves with the exit code once it has shut down. */
-export async function serveCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(`${SERVE_USAGE}\n`);
-    return 0;
+/** Parses serve's flags (argv after `serve`) over the environment's settings over the defaults. */
+export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const cmd = defineServeOptions(new Command('serve'))
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} });
+  try {
+    cmd.parse(args, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new UsageError(`${err.message.replace(/^error:\s*/, '').split('\n')[0]}; see alias-audit serve --help`);
+    throw err;
   }
-  const config = serveConfig(args);
+  return configFromFlags(cmd.opts(), env);
+}
+
+/** Runs the service; resolves with the exit code once it has shut down. */
+export async function serveCommand(config: ServiceConfig): Promise<number> {
+  // Loaded here, not at the top: the CLI's other commands and --help do not need the service.
+  const { startService } = await import('../service/server.js');
   let running: Awaited<ReturnType<typeof startService>>;
   try {
     running = await startService(config);
   } catch (err) {
     // The operator's setup, not a bug: exit 2 with one line.
-    if (err instanceof DataDirInUseError) throw new ServeUsageError(err.message);
-    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new ServeUsageError(`port ${config.port} on ${config.host} is already in use`);
+    if (err instanceof DataDirInUseError) throw new UsageError(err.message);
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${config.port} on ${config.host} is already in use: stop the other server or pick another --port`);
+    if ((err as NodeJS.ErrnoException).code === 'EACCES' && (err as NodeJS.ErrnoException).syscall === 'listen') {
+      throw new UsageError(`no permission to listen on port ${config.port}: pick a port above 1023`);
+    }
     throw err;
   }
-  const { requeued, failed, queued } = running.recovered;
-  // The resume note first: "listening on" is the line that scripts wait for.
-  if (queued > 0 || failed.length > 0) {
-    process.stdout.write(`alias-audit: resumed ${queued} queued audit(s) (${requeued.length} interrupted), failed ${failed.length} after too many attempts\n`);
-  }
-  process.stdout.write(
-    `alias-audit: listening on ${running.url} (data ${config.dataDir}, ${config.concurrency} audit worker${config.concurrency === 1 ? '' : 's'}` +
-      `${config.apiKeys.length ? ', API keys required' : ''})\n`,
-  );
-  return new Promise<number>((resolve) => {
+  // The signal handlers before the "listening on" line: a script that waits for that line may
+  // send SIGTERM the moment it reads it.
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
       if (stopping) {
@@ -93,4 +164,14 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+  const { requeued, failed, queued } = running.recovered;
+  // The resume note first: "listening on" is the line that scripts wait for.
+  if (queued > 0 || failed.length > 0) {
+    process.stdout.write(`alias-audit: resumed ${queued} queued audit(s) (${requeued.length} interrupted), failed ${failed.length} after too many attempts\n`);
+  }
+  process.stdout.write(
+    `alias-audit: listening on ${running.url} (data ${config.dataDir}, ${config.concurrency} audit worker${config.concurrency === 1 ? '' : 's'}` +
+      `${config.apiKeys.length ? ', API keys required' : ''})\n`,
+  );
+  return stopped;
 }

@@ -77,7 +77,13 @@ export function summarizeModel(model: Model): ModelSummary {
 
 /** Refuses a model whose fixed input size is not CIFAR-10's 32x32 (cheap: no runtime). */
 export function checkSpatialSize(summary: ModelSummary, layout: 'NCHW' | 'NHWC'): void {
-  const [h, w] = layout === 'NCHW' ? [summary.input.shape[2], summary.input.shape[3]] : [summary.input.shape[1], summary.input.shape[2]];
+  const s = summary.input.shape;
+  const [c, h, w] = layout === 'NCHW' ? [s[1], s[2], s[3]] : [s[3], s[1], s[2]];
+  const other = layout === 'NCHW' ? 'NHWC' : 'NCHW';
+  // Only an explicit --layout puts the channels elsewhere; say so rather than report odd sizes.
+  if (typeof c === 'number' && c !== 3 && (layout === 'NCHW' ? s[3] : s[1]) === 3) {
+    throw new ModelError('UNSUPPORTED_MODEL', `layout ${layout} does not fit the model's input ${formatShape(s)}, which is ${other}: use --layout ${other} or auto`);
+  }
   if ((typeof h === 'number' && h !== 32) || (typeof w === 'number' && w !== 32)) {
     throw new ModelError('UNSUPPORTED_MODEL', `the model takes ${h}x${w} images; CIFAR-10 samples are 32x32`);
   }

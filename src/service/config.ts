@@ -109,11 +109,16 @@ export const CONFIG_KEYS = [
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
-/** `ALIAS_AUDIT_MAX_UPLOAD` for `max-upload`, etc.; `PORT` is honoured too (container platforms set it). */
+/** The environment variable of a setting: `ALIAS_AUDIT_MAX_UPLOAD` for `max-upload`, etc. */
+export function configEnvName(key: ConfigKey): string {
+  return `ALIAS_AUDIT_${key.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** Settings from the environment (see configEnvName); `PORT` is honoured too (container platforms set it). */
 export function configTextFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigText {
   const out: ConfigText = {};
   for (const key of CONFIG_KEYS) {
-    const value = env[`ALIAS_AUDIT_${key.toUpperCase().replace(/-/g, '_')}`];
+    const value = env[configEnvName(key)];
     if (value !== undefined && value !== '') out[key] = value;
   }
   if (out.port === undefined && env.PORT) out.port = env.PORT;
