@@ -73,7 +73,7 @@ describe('pages and content negotiation over HTTP', { skip: modelMissing || data
     noInlineScript(html);
     assert.match(html, /<h1>standard\.onnx<\/h1>/);
 
-    const json = await (await fetch(url)).json();
+    const json: unknown = await (await fetch(url)).json();
     for (const accept of ['application/json', '*/*', 'application/json, text/html;q=0.5']) {
       const res = await fetch(url, { headers: { accept } });
       assert.match(res.headers.get('content-type') ?? '', /^application\/json/, accept);

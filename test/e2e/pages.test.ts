@@ -25,12 +25,6 @@ const dataMissing =
   chromiumMissing || modelsMissing ? false : await loadCifar10Test().then(() => false as const, (err: Error) => `no CIFAR-10 test set: ${err.message}`);
 const skip = chromiumMissing || modelsMissing || dataMissing;
 
-interface BarData {
-  node: string;
-  value: number;
-  shown: string;
-}
-
 describe('pages in headless Chromium', { skip }, () => {
   let svc: TestService;
   let browser: Browser;

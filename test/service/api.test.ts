@@ -9,11 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { externalDataModel, vectorModel } from '../cli/fixtures.js';
-import { sharedModelsMissing } from '../helpers/shared.js';
-import { JobDoc, pollJob, problemOf, readEvents, sharedModel, sharedModelPath, startTestService, TestService, upload } from './helpers.js';
+import { bundledModel, bundledModelPath, FGSM, STANDARD } from '../helpers/models.js';
+import { JobDoc, pollJob, problemOf, readEvents, startTestService, TestService, upload } from './helpers.js';
 
-const SMALL = 'marabou_cifar10_small.onnx'; // dynamic batch, preprocess none
-const RESNET = 'vnn21_resnet_2b.onnx'; // batch 1, preprocess cifar10
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
 /** The report's measured content: everything but timings (and the provider's fallback notes). */
@@ -22,7 +20,7 @@ function measured(report: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
+describe('audit service over HTTP', () => {
   let svc: TestService;
   let base: string;
   let firstId: string;
@@ -38,7 +36,7 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
   });
 
   test('upload answers 202 with id, status, links and Location; polling ends with the report the CLI prints', async () => {
-    const res = await upload(base, { model: sharedModel(SMALL), filename: SMALL, fields: { samples: '30', preprocess: 'none' } });
+    const res = await upload(base, { model: bundledModel(STANDARD), filename: STANDARD, fields: { samples: '30', preprocess: 'none' } });
     assert.equal(res.status, 202);
     const body = (await res.json()) as { id: string; status: string; cached: boolean; links: { self: string; events: string; report: string } };
     assert.match(body.id, /^[0-9a-f-]{36}$/);
@@ -54,7 +52,7 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
     assert.equal(job.attempts, 1);
     assert.ok(job.report);
 
-    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'audit', sharedModelPath(SMALL), '--samples', '30', '--preprocess', 'none', '--quiet'], { maxBuffer: 64 << 20 });
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'audit', bundledModelPath(STANDARD), '--samples', '30', '--preprocess', 'none', '--quiet'], { maxBuffer: 64 << 20 });
     const fromCli = JSON.parse(stdout) as Record<string, unknown>;
     assert.deepEqual(measured(job.report), measured(fromCli));
 
@@ -64,16 +62,16 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
   });
 
   test('the same model and options answer from the stored report; force runs a new audit', async () => {
-    const again = await upload(base, { model: sharedModel(SMALL), fields: { preprocess: 'none', samples: '30' } });
+    const again = await upload(base, { model: bundledModel(STANDARD), fields: { preprocess: 'none', samples: '30' } });
     assert.equal(again.status, 200);
     const cached = (await again.json()) as { id: string; status: string; cached: boolean };
     assert.deepEqual([cached.id, cached.status, cached.cached], [firstId, 'succeeded', true]);
 
     // Spelling the default out is the same options.
-    const explicit = await upload(base, { model: sharedModel(SMALL), fields: { preprocess: 'none', samples: '30', batch: '50', ep: 'auto' } });
+    const explicit = await upload(base, { model: bundledModel(STANDARD), fields: { preprocess: 'none', samples: '30', batch: '50', ep: 'auto' } });
     assert.equal(((await explicit.json()) as { id: string }).id, firstId);
 
-    const forced = await upload(base, { model: sharedModel(SMALL), fields: { preprocess: 'none', samples: '30' }, query: 'force=true' });
+    const forced = await upload(base, { model: bundledModel(STANDARD), fields: { preprocess: 'none', samples: '30' }, query: 'force=true' });
     assert.equal(forced.status, 202);
     const forcedId = ((await forced.json()) as { id: string }).id;
     assert.notEqual(forcedId, firstId);
@@ -86,7 +84,7 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
   });
 
   test('?wait=true answers the finished report, with Location naming the job', async () => {
-    const res = await upload(base, { model: sharedModel(SMALL), fields: { preprocess: 'none', samples: '20' }, query: 'wait=true&timeout=120' });
+    const res = await upload(base, { model: bundledModel(STANDARD), fields: { preprocess: 'none', samples: '20' }, query: 'wait=true&timeout=120' });
     assert.equal(res.status, 200);
     const report = (await res.json()) as { dataset: { samples: number }; downsampling: unknown[] };
     assert.equal(report.dataset.samples, 20);
@@ -96,9 +94,9 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
 
   test('events: status, progress in order, then done; a queued job shows its progress while it runs', async () => {
     // A first audit occupies the one worker, so the second is still queued when its stream opens.
-    const blocker = await upload(base, { model: sharedModel(RESNET), fields: { preprocess: 'cifar10', samples: '400' } });
+    const blocker = await upload(base, { model: bundledModel(FGSM), fields: { preprocess: 'none', samples: '600' } });
     const blockerId = ((await blocker.json()) as { id: string }).id;
-    const res = await upload(base, { model: sharedModel(RESNET), fields: { preprocess: 'cifar10', samples: '200', batch: '1' } });
+    const res = await upload(base, { model: bundledModel(FGSM), fields: { preprocess: 'none', samples: '200', batch: '1' } });
     const id = ((await res.json()) as { id: string }).id;
 
     const queued = (await (await fetch(`${base}/audits/${id}/report`)).json()) as { code: string; status: number };
@@ -116,7 +114,7 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i].percent >= progress[i - 1].percent, `percent goes down: ${JSON.stringify(progress)}`);
     assert.ok(progress.some((p) => p.stage === 'measuring'));
     const statuses = events.filter((e) => e.event === 'status').map((e) => (e.data as { status: string }).status);
-    assert.ok(statuses.includes('running'), `status events: ${statuses}`);
+    assert.ok(statuses.includes('running'), `status events: ${statuses.join(', ')}`);
     assert.equal((await pollJob(base, blockerId)).status, 'succeeded');
 
     // A finished job's stream is its state and done.
@@ -145,7 +143,7 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
   });
 
   test('DELETE stops and removes a job; then it is 404', async () => {
-    const res = await upload(base, { model: sharedModel(RESNET), fields: { preprocess: 'cifar10', samples: '3000' }, query: 'force=true' });
+    const res = await upload(base, { model: bundledModel(FGSM), fields: { preprocess: 'none', samples: '3000' }, query: 'force=true' });
     const id = ((await res.json()) as { id: string }).id;
     await pollJob(base, id, ['running']);
     const del = await fetch(`${base}/audits/${id}`, { method: 'DELETE' });
@@ -154,25 +152,25 @@ describe('audit service over HTTP', { skip: sharedModelsMissing }, () => {
     const again = await problemOf(await fetch(`${base}/audits/${id}`, { method: 'DELETE' }));
     assert.deepEqual([again.status, again.code], [404, 'NOT_FOUND']);
     // The worker is gone: the next audit runs at once.
-    const next = await upload(base, { model: sharedModel(SMALL), fields: { preprocess: 'none', samples: '10' }, query: 'wait=true' });
+    const next = await upload(base, { model: bundledModel(STANDARD), fields: { preprocess: 'none', samples: '10' }, query: 'wait=true' });
     assert.equal(next.status, 200);
   });
 
   const badRequests: [string, () => Promise<Response>, number, string][] = [
     ['a JSON body', () => fetch(`${base}/audit`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
-    ['a raw octet-stream body', () => fetch(`${base}/audit`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: sharedModel(SMALL) }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['a raw octet-stream body', () => fetch(`${base}/audit`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bundledModel(STANDARD) }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['no model field', () => upload(base, { fields: { samples: '10' } }), 400, 'VALIDATION_FAILED'],
-    ['two files', () => { const f = new FormData(); f.set('model', new Blob([sharedModel(SMALL)])); f.set('extra', new Blob([sharedModel(SMALL)])); return fetch(`${base}/audit`, { method: 'POST', body: f }); }, 400, 'UNEXPECTED_FILE'],
+    ['two files', () => { const f = new FormData(); f.set('model', new Blob([bundledModel(STANDARD)])); f.set('extra', new Blob([bundledModel(STANDARD)])); return fetch(`${base}/audit`, { method: 'POST', body: f }); }, 400, 'UNEXPECTED_FILE'],
     ['the model as a text field', () => upload(base, { fields: { model: 'abc' } }), 400, 'MODEL_MISSING'],
-    ['an out-of-range option', () => upload(base, { model: sharedModel(SMALL), fields: { samples: '0' } }), 400, 'INVALID_OPTION'],
-    ['mean without std', () => upload(base, { model: sharedModel(SMALL), fields: { mean: '0.5,0.5,0.5' } }), 400, 'INVALID_OPTION'],
-    ['a bad mean', () => upload(base, { model: sharedModel(SMALL), fields: { mean: 'a,b', std: '1,1,1' } }), 400, 'INVALID_OPTION'],
-    ['a value outside the spec', () => upload(base, { model: sharedModel(SMALL), fields: { preprocess: 'whiten' } }), 400, 'VALIDATION_FAILED'],
-    ['a server-only option', () => upload(base, { model: sharedModel(SMALL), fields: { cifar10Dir: '/etc' } }), 400, 'VALIDATION_FAILED'],
-    ['a bad query parameter', () => upload(base, { model: sharedModel(SMALL), query: 'wait=maybe' }), 400, 'VALIDATION_FAILED'],
+    ['an out-of-range option', () => upload(base, { model: bundledModel(STANDARD), fields: { samples: '0' } }), 400, 'INVALID_OPTION'],
+    ['mean without std', () => upload(base, { model: bundledModel(STANDARD), fields: { mean: '0.5,0.5,0.5' } }), 400, 'INVALID_OPTION'],
+    ['a bad mean', () => upload(base, { model: bundledModel(STANDARD), fields: { mean: 'a,b', std: '1,1,1' } }), 400, 'INVALID_OPTION'],
+    ['a value outside the spec', () => upload(base, { model: bundledModel(STANDARD), fields: { preprocess: 'whiten' } }), 400, 'VALIDATION_FAILED'],
+    ['a server-only option', () => upload(base, { model: bundledModel(STANDARD), fields: { cifar10Dir: '/etc' } }), 400, 'VALIDATION_FAILED'],
+    ['a bad query parameter', () => upload(base, { model: bundledModel(STANDARD), query: 'wait=maybe' }), 400, 'VALIDATION_FAILED'],
     ['an empty file', () => upload(base, { model: new Uint8Array(0) }), 422, 'EMPTY_FILE'],
     ['a text file', () => upload(base, { model: 'This is a README, not a model.\n', filename: 'README.md' }), 422, 'NOT_ONNX'],
-    ['a truncated model', () => upload(base, { model: sharedModel(SMALL).subarray(0, 5000) }), 422, 'TRUNCATED'],
+    ['a truncated model', () => upload(base, { model: bundledModel(STANDARD).subarray(0, 5000) }), 422, 'TRUNCATED'],
     ['a model with external data', () => upload(base, { model: externalDataModel() }), 422, 'EXTERNAL_DATA'],
     ['a non-image model', () => upload(base, { model: vectorModel() }), 422, 'NO_IMAGE_INPUT'],
     ['an unknown job', () => fetch(`${base}/audits/00000000-0000-4000-8000-000000000000`), 404, 'NOT_FOUND'],

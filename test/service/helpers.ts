@@ -2,24 +2,13 @@
  * Real-HTTP helpers for the service tests: a service on an ephemeral port with its own temp
  * data directory, multipart uploads with fetch, polling, and an SSE reader.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { defaultConfig, ServiceConfig } from '../../src/service/config.js';
 import { RunningService, startService } from '../../src/service/server.js';
-import { sharedModels } from '../helpers/shared.js';
 
 export const PROBLEM_JSON = 'application/problem+json';
-
-/** A shared model's bytes (read from ../shared/models, never copied into the repo). */
-export function sharedModel(name: string): Uint8Array {
-  return readFileSync(fileURLToPath(new URL(name, sharedModels)));
-}
-
-export function sharedModelPath(name: string): string {
-  return fileURLToPath(new URL(name, sharedModels));
-}
 
 export interface TestService extends RunningService {
   dataDir: string;
@@ -71,7 +60,8 @@ export interface UploadArgs {
 /** POST /audit as multipart/form-data. */
 export function upload(base: string, args: UploadArgs): Promise<Response> {
   const form = new FormData();
-  if (args.model !== undefined) form.set('model', new Blob([args.model]), args.filename ?? 'model.onnx');
+  // A copy: Blob refuses views of a SharedArrayBuffer, which a Uint8Array may be.
+  if (args.model !== undefined) form.set('model', new Blob([typeof args.model === 'string' ? args.model : new Uint8Array(args.model)]), args.filename ?? 'model.onnx');
   for (const [k, v] of Object.entries(args.fields ?? {})) form.set(k, v);
   return fetch(`${base}/audit${args.query ? `?${args.query}` : ''}`, { method: 'POST', body: form, headers: args.headers });
 }
@@ -114,7 +104,7 @@ export async function readEvents(url: string, timeoutMs = 120_000): Promise<{ st
   let buffer = '';
   const decoder = new TextDecoder();
   for await (const chunk of res.body) {
-    buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    buffer += decoder.decode(chunk, { stream: true });
     let cut: number;
     while ((cut = buffer.indexOf('\n\n')) >= 0) {
       const block = buffer.slice(0, cut);

@@ -7,11 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { sharedModelsMissing } from '../helpers/shared.js';
-import { pollJob, problemOf, sharedModel, startTestService, TestService, upload } from './helpers.js';
+import { bundledModel, FGSM, STANDARD } from '../helpers/models.js';
+import { pollJob, problemOf, startTestService, TestService, upload } from './helpers.js';
 
-const SMALL = 'marabou_cifar10_small.onnx';
-const RESNET = 'vnn21_resnet_2b.onnx';
 const KEY = 'test-key-0123456789abcdef';
 const auth = { authorization: `Bearer ${KEY}` };
 
@@ -29,7 +27,7 @@ function workerPids(): number[] {
     .map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
-describe('API keys, rate limits and upload size', { skip: sharedModelsMissing }, () => {
+describe('API keys, rate limits and upload size', () => {
   let svc: TestService;
   before(async () => {
     svc = await startTestService({ apiKeys: [KEY], maxUploadBytes: 100_000, rateLimit: { windowMs: 60_000, writes: 3, reads: 1000 } });
@@ -45,7 +43,7 @@ describe('API keys, rate limits and upload size', { skip: sharedModelsMissing },
     assert.equal((await problemOf(none)).code, 'UNAUTHORIZED');
     const wrong = await fetch(`${svc.url}/audits`, { headers: { authorization: 'Bearer not-the-key-at-all-0000' } });
     assert.equal((await problemOf(wrong)).code, 'UNAUTHORIZED');
-    const unauthUpload = await upload(svc.url, { model: sharedModel(SMALL) });
+    const unauthUpload = await upload(svc.url, { model: bundledModel(STANDARD) });
     assert.equal(unauthUpload.status, 401);
     assert.equal((await fetch(`${svc.url}/healthz`)).status, 200);
     assert.equal((await fetch(`${svc.url}/metrics`)).status, 200);
@@ -53,7 +51,7 @@ describe('API keys, rate limits and upload size', { skip: sharedModelsMissing },
   });
 
   test('an upload over the size limit is 413, and nothing of it stays on disk', async () => {
-    const res = await upload(svc.url, { model: sharedModel(SMALL), headers: auth });
+    const res = await upload(svc.url, { model: bundledModel(STANDARD), headers: auth });
     assert.equal(res.status, 413);
     assert.equal((await problemOf(res)).code, 'PAYLOAD_TOO_LARGE');
     await new Promise((r) => setTimeout(r, 200));
@@ -64,7 +62,7 @@ describe('API keys, rate limits and upload size', { skip: sharedModelsMissing },
     // The 413 above was write 1.
     assert.equal((await upload(svc.url, { fields: { samples: '1' }, headers: auth })).status, 400);
     assert.equal((await upload(svc.url, { fields: { samples: '1' }, headers: auth })).status, 400);
-    const limited = await upload(svc.url, { model: sharedModel(SMALL).subarray(0, 1000), headers: auth });
+    const limited = await upload(svc.url, { model: bundledModel(STANDARD).subarray(0, 1000), headers: auth });
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     assert.equal((await problemOf(limited)).code, 'RATE_LIMITED');
@@ -73,7 +71,7 @@ describe('API keys, rate limits and upload size', { skip: sharedModelsMissing },
   });
 });
 
-describe('an audit that hangs or crashes fails its own job, not the server', { skip: sharedModelsMissing }, () => {
+describe('an audit that hangs or crashes fails its own job, not the server', () => {
   let svc: TestService;
   let crashSvc: TestService;
   before(async () => {
@@ -89,7 +87,7 @@ describe('an audit that hangs or crashes fails its own job, not the server', { s
   });
 
   test('past the time limit the worker is killed and the job fails with AUDIT_TIMEOUT; wait=true answers that problem', async () => {
-    const res = await upload(svc.url, { model: sharedModel(RESNET), fields: { preprocess: 'cifar10', samples: '10000', batch: '1' }, query: 'wait=true' });
+    const res = await upload(svc.url, { model: bundledModel(FGSM), fields: { preprocess: 'none', samples: '10000', batch: '1' }, query: 'wait=true' });
     assert.equal(res.status, 422);
     const p = await problemOf(res);
     assert.equal(p.code, 'AUDIT_TIMEOUT');
@@ -103,13 +101,13 @@ describe('an audit that hangs or crashes fails its own job, not the server', { s
   });
 
   test('a worker that dies mid-audit fails its job with AUDIT_CRASHED; a full queue is 503 meanwhile', async () => {
-    const res = await upload(crashSvc.url, { model: sharedModel(RESNET), fields: { preprocess: 'cifar10', samples: '10000', batch: '1' } });
+    const res = await upload(crashSvc.url, { model: bundledModel(FGSM), fields: { preprocess: 'none', samples: '10000', batch: '1' } });
     const id = ((await res.json()) as { id: string }).id;
     await pollJob(crashSvc.url, id, ['running']);
     // One waiting job fills the queue (maxQueued 1): the next submission is refused.
-    const waiting = await upload(crashSvc.url, { model: sharedModel(SMALL), fields: { preprocess: 'none', samples: '5' } });
+    const waiting = await upload(crashSvc.url, { model: bundledModel(STANDARD), fields: { preprocess: 'none', samples: '5' } });
     assert.equal(waiting.status, 202);
-    const full = await upload(crashSvc.url, { model: sharedModel(SMALL), fields: { preprocess: 'none', samples: '6' } });
+    const full = await upload(crashSvc.url, { model: bundledModel(STANDARD), fields: { preprocess: 'none', samples: '6' } });
     assert.equal(full.status, 503);
     assert.equal((await problemOf(full)).code, 'QUEUE_FULL');
     const ready = await fetch(`${crashSvc.url}/readyz`);
@@ -117,7 +115,7 @@ describe('an audit that hangs or crashes fails its own job, not the server', { s
     assert.equal((await problemOf(ready)).code, 'NOT_READY');
 
     const pids = workerPids();
-    assert.equal(pids.length, 1, `one worker runs: ${pids}`);
+    assert.equal(pids.length, 1, `one worker runs: ${pids.join(', ')}`);
     process.kill(pids[0], 'SIGSEGV');
     const job = await pollJob(crashSvc.url, id);
     assert.deepEqual([job.status, job.error?.code], ['failed', 'AUDIT_CRASHED']);

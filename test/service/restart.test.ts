@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { sharedModelsMissing } from '../helpers/shared.js';
-import { pollJob, sharedModel, upload } from './helpers.js';
+import { bundledModel, FGSM } from '../helpers/models.js';
+import { pollJob, upload } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-const RESNET = 'vnn21_resnet_2b.onnx';
-const LONG_AUDIT = { preprocess: 'cifar10', samples: '5000', batch: '1' };
+// Long enough (seconds) to be caught running, short enough to finish after the restart.
+const LONG_AUDIT = { preprocess: 'none', samples: '5000', batch: '1' };
 
 interface Server {
   child: ChildProcess;
@@ -44,8 +44,8 @@ function serve(): Promise<Server> {
         resolve(server);
       }
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (c: Buffer) => (out += c.toString()));
     void exited.then(({ code }) => reject(new Error(`serve exited (${code}) before listening:\n${out}`)));
   });
 }
@@ -97,7 +97,7 @@ function dbCounts(id: string): { jobs: number; reports: number; status: string }
   }
 }
 
-describe('jobs survive a restart', { skip: sharedModelsMissing }, () => {
+describe('jobs survive a restart', () => {
   after(async () => {
     await killLeftovers();
     rmSync(dataDir, { recursive: true, force: true });
@@ -105,7 +105,7 @@ describe('jobs survive a restart', { skip: sharedModelsMissing }, () => {
 
   test('SIGKILL during an audit: after a restart the job completes and its report is stored once', async () => {
     const first = await serve();
-    const res = await upload(first.url, { model: sharedModel(RESNET), fields: LONG_AUDIT });
+    const res = await upload(first.url, { model: bundledModel(FGSM), fields: LONG_AUDIT });
     assert.equal(res.status, 202);
     const id = ((await res.json()) as { id: string }).id;
     const running = await pollJob(first.url, id, ['running']);
@@ -136,7 +136,7 @@ describe('jobs survive a restart', { skip: sharedModelsMissing }, () => {
   test('SIGTERM during an audit re-queues it after the grace period and exits 0; the next start finishes it', async () => {
     await killLeftovers();
     const server = await serve();
-    const res = await upload(server.url, { model: sharedModel(RESNET), fields: LONG_AUDIT, query: 'force=true' });
+    const res = await upload(server.url, { model: bundledModel(FGSM), fields: LONG_AUDIT, query: 'force=true' });
     const id = ((await res.json()) as { id: string }).id;
     await pollJob(server.url, id, ['running']);
     server.child.kill('SIGTERM');

@@ -16,11 +16,9 @@ import { toServiceError } from '../../src/service/errors.js';
 import { JobStore } from '../../src/service/jobs/store.js';
 import { RunningService, startService } from '../../src/service/server.js';
 import { tinyClassifier } from '../cli/fixtures.js';
-import { sharedModelsMissing } from '../helpers/shared.js';
-import { problemOf, sharedModel, testServiceConfig } from './helpers.js';
+import { AFTER_COLLAPSE, BEFORE_COLLAPSE, bundledModel } from '../helpers/models.js';
+import { problemOf, testServiceConfig } from './helpers.js';
 
-const SMALL = 'marabou_cifar10_small.onnx'; // stage-1 am about 0.69 on 50 images, preprocess none
-const RESNET = 'vnn21_resnet_2b.onnx'; // stage-1 am about 1.14: a jump after two SMALL epochs
 const THRESHOLD = 0.2;
 
 interface Entry {
@@ -85,7 +83,7 @@ async function settled(base: string, id: string, timeoutMs = 120_000): Promise<R
   }
 }
 
-describe('training monitor runs over HTTP', { skip: sharedModelsMissing }, () => {
+describe('training monitor runs over HTTP', () => {
   let svc: RunningService;
   let base: string;
   let runId: string;
@@ -117,7 +115,7 @@ describe('training monitor runs over HTTP', { skip: sharedModelsMissing }, () =>
   });
 
   test('three checkpoints: each epoch measured on the same samples, the running median and the decision as the rule says', async () => {
-    const first = await postCheckpoint(base, runId, { model: sharedModel(SMALL), epoch: '1', pgdAccuracy: '0.41', query: 'wait=true&timeout=120' });
+    const first = await postCheckpoint(base, runId, { model: bundledModel(BEFORE_COLLAPSE), epoch: '1', pgdAccuracy: '0.41', query: 'wait=true&timeout=120' });
     assert.equal(first.status, 200);
     const one = (await first.json()) as { checkpoint: Entry; decision: Decision };
     assert.equal(one.checkpoint.status, 'succeeded');
@@ -129,12 +127,12 @@ describe('training monitor runs over HTTP', { skip: sharedModelsMissing }, () =>
     assert.deepEqual([one.checkpoint.am, one.checkpoint.amRel], [report.stages[0].am, report.stages[0].amRel]);
     assert.deepEqual([report.dataset.samples, report.robustness], [50, null]);
 
-    const second = await postCheckpoint(base, runId, { model: sharedModel(SMALL), epoch: '2', query: 'wait=true' });
+    const second = await postCheckpoint(base, runId, { model: bundledModel(BEFORE_COLLAPSE), epoch: '2', query: 'wait=true' });
     assert.equal(second.status, 200);
     assert.equal(((await second.json()) as { decision: Decision }).decision.stop, false);
 
     // Without wait: 202 with the pending entry, then the series fills in.
-    const third = await postCheckpoint(base, runId, { model: sharedModel(RESNET), epoch: '3' });
+    const third = await postCheckpoint(base, runId, { model: bundledModel(AFTER_COLLAPSE), epoch: '3' });
     assert.equal(third.status, 202);
     const pending = (await third.json()) as { checkpoint: Entry; decision: Decision };
     assert.ok(['queued', 'running'].includes(pending.checkpoint.status), pending.checkpoint.status);
@@ -148,7 +146,7 @@ describe('training monitor runs over HTTP', { skip: sharedModelsMissing }, () =>
     const m3 = (a1 + a2) / 2;
     assert.deepEqual(measured.series.map((e) => e.median), [null, a1, m3]);
     assert.deepEqual(measured.series.map((e) => e.limit), [null, (1 + THRESHOLD) * a1, (1 + THRESHOLD) * m3]);
-    assert.ok(a3 > (1 + THRESHOLD) * m3, `RESNET's stage-1 am ${a3} jumps over ${(1 + THRESHOLD) * m3}`);
+    assert.ok(a3 > (1 + THRESHOLD) * m3, `the collapsed checkpoint's stage-1 am ${a3} jumps over ${(1 + THRESHOLD) * m3}`);
     assert.deepEqual(measured.series.map((e) => e.triggered), [false, false, true]);
     assert.deepEqual(measured.decision, { stop: true, triggeredAtEpoch: 3, recommendedEpoch: 2 });
     const rule = earlyStopDecision(measured.series.map((e) => ({ epoch: e.epoch, am: e.am!, amRel: e.amRel! })), { signal: 'am', threshold: THRESHOLD, window: null });
@@ -172,12 +170,12 @@ describe('training monitor runs over HTTP', { skip: sharedModelsMissing }, () =>
   });
 
   test('a repeated epoch is 409 EPOCH_EXISTS; a rejected upload does not take its epoch', async () => {
-    const again = await postCheckpoint(base, runId, { model: sharedModel(SMALL), epoch: '2', query: 'wait=true' });
+    const again = await postCheckpoint(base, runId, { model: bundledModel(BEFORE_COLLAPSE), epoch: '2', query: 'wait=true' });
     assert.equal(again.status, 409);
     assert.equal((await problemOf(again)).code, 'EPOCH_EXISTS');
     const notOnnx = await postCheckpoint(base, runId, { model: 'not a model\n', epoch: '9' });
     assert.deepEqual([notOnnx.status, (await problemOf(notOnnx)).code], [422, 'NOT_ONNX']);
-    const badPgd = await postCheckpoint(base, runId, { model: sharedModel(SMALL), epoch: '9', pgdAccuracy: '1.5' });
+    const badPgd = await postCheckpoint(base, runId, { model: bundledModel(BEFORE_COLLAPSE), epoch: '9', pgdAccuracy: '1.5' });
     assert.deepEqual([badPgd.status, (await problemOf(badPgd)).code], [400, 'INVALID_OPTION']);
     assert.deepEqual((await getRun(base, runId)).series.map((e) => e.epoch), [1, 2, 3, 5]);
   });
@@ -208,7 +206,7 @@ describe('training monitor runs over HTTP', { skip: sharedModelsMissing }, () =>
     for (const res of [
       await fetch(`${base}/runs/${nobody}`),
       await fetch(`${base}/runs/${nobody}`, { method: 'DELETE' }),
-      await postCheckpoint(base, nobody, { model: sharedModel(SMALL), epoch: '1' }),
+      await postCheckpoint(base, nobody, { model: bundledModel(BEFORE_COLLAPSE), epoch: '1' }),
     ]) {
       assert.deepEqual([res.status, (await problemOf(res)).code], [404, 'NOT_FOUND']);
     }
@@ -230,7 +228,7 @@ describe('training monitor runs over HTTP', { skip: sharedModelsMissing }, () =>
   });
 
   test('after a restart the run and its series are there, and a checkpoint posted before the stop is measured', async () => {
-    const fourth = await postCheckpoint(base, runId, { model: sharedModel(SMALL), epoch: '4' });
+    const fourth = await postCheckpoint(base, runId, { model: bundledModel(BEFORE_COLLAPSE), epoch: '4' });
     assert.equal(fourth.status, 202);
     assert.deepEqual(svc.responseViolations, []);
     await svc.close(0); // no grace: the pending audit goes back to the queue
