@@ -30,7 +30,7 @@ function startServer(dataDir: string, concurrency: number): Promise<Server> {
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (c: Buffer) => {
+    child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
       const m = /listening on (http:\/\/[\d.]+:\d+)/.exec(out);
       if (m) resolve({ child, url: m[1] });

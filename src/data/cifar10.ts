@@ -99,7 +99,7 @@ export function verifyCifar10Test(set: Pick<Cifar10Set, 'images' | 'labels' | 'c
   const perClass = new Array<number>(CIFAR10_CLASSES.length).fill(0);
   let outOfRange = 0;
   for (const label of set.labels) {
-    if (label < perClass.length) perClass[label]!++;
+    if (label < perClass.length) perClass[label]++;
     else outOfRange++;
   }
   if (outOfRange > 0) problems.push(`${outOfRange} labels outside 0..9`);

@@ -59,7 +59,7 @@ const isBlank = (v: unknown): boolean => v === undefined || (typeof v === 'strin
 function parseNumber(text: string): number {
   const t = text.trim();
   const frac = /^([^/]+)\/([^/]+)$/.exec(t);
-  if (frac) return Number(frac[1]!.trim()) / Number(frac[2]!.trim());
+  if (frac) return Number(frac[1].trim()) / Number(frac[2].trim());
   return t === '' ? Number.NaN : Number(t);
 }
 
@@ -68,7 +68,7 @@ function parseTriple(option: string, value: string | number[]): Triple {
   if (parts.length !== 3 || !parts.every((v) => typeof v === 'number' && Number.isFinite(v))) {
     throw new InvalidOptionError(`--${option} must be 3 finite numbers a,b,c (got ${JSON.stringify(value)})`);
   }
-  return [parts[0]!, parts[1]!, parts[2]!];
+  return [parts[0], parts[1], parts[2]];
 }
 
 function parseScale(value: number | string): 1 | 255 {
@@ -184,7 +184,7 @@ export function fillModelInput(
   // One lookup table per channel: 768 float ops instead of one per pixel.
   const lut = new Float32Array(3 * 256);
   for (let c = 0; c < 3; c++) {
-    for (let b = 0; b < 256; b++) lut[c * 256 + b] = ((b / 255) * pre.scale - pre.mean[c]!) / pre.std[c]!;
+    for (let b = 0; b < 256; b++) lut[c * 256 + b] = ((b / 255) * pre.scale - pre.mean[c]) / pre.std[c];
   }
   const src = set.images;
   for (let i = 0; i < count; i++) {
@@ -195,9 +195,9 @@ export function fillModelInput(
       const off = c * 256;
       if (layout === 'NCHW') {
         const dp = d + c * 1024;
-        for (let p = 0; p < 1024; p++) dst[dp + p] = lut[off + src[plane + p]!]!;
+        for (let p = 0; p < 1024; p++) dst[dp + p] = lut[off + src[plane + p]]!;
       } else {
-        for (let p = 0; p < 1024; p++) dst[d + p * 3 + c] = lut[off + src[plane + p]!]!;
+        for (let p = 0; p < 1024; p++) dst[d + p * 3 + c] = lut[off + src[plane + p]]!;
       }
     }
   }
@@ -212,6 +212,6 @@ export function pixelsInUnitRange(set: Cifar10Set, start: number, count: number,
   checkRange(set, start, count);
   const dst = outputBuffer(count * CIFAR10_IMAGE_BYTES, out);
   const src = set.images.subarray(start * CIFAR10_IMAGE_BYTES, (start + count) * CIFAR10_IMAGE_BYTES);
-  for (let k = 0; k < src.length; k++) dst[k] = src[k]! / 255;
+  for (let k = 0; k < src.length; k++) dst[k] = src[k] / 255;
   return dst;
 }

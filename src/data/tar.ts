@@ -30,9 +30,9 @@ interface PendingOverrides {
 /** Parses a NUL/space-terminated octal field, or the GNU base-256 form (high bit set). */
 function parseNumeric(block: Buffer, offset: number, length: number): number {
   const field = block.subarray(offset, offset + length);
-  if (field.length > 0 && (field[0]! & 0x80) !== 0) {
-    let value = field[0]! & 0x7f;
-    for (let i = 1; i < field.length; i++) value = value * 256 + field[i]!;
+  if (field.length > 0 && (field[0] & 0x80) !== 0) {
+    let value = field[0] & 0x7f;
+    for (let i = 1; i < field.length; i++) value = value * 256 + field[i];
     return value;
   }
   const text = field.toString('latin1').replace(/\0.*$/s, '').trim();
@@ -53,7 +53,7 @@ function checksumMatches(block: Buffer): boolean {
   let unsigned = 0;
   let signed = 0;
   for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
+    const b = i >= 148 && i < 156 ? 0x20 : block[i];
     unsigned += b;
     signed += b > 127 ? b - 256 : b; // some old writers summed signed chars
   }
@@ -127,7 +127,7 @@ export async function extractTarGzEntries(
     if (!Number.isSafeInteger(size) || size < 0) {
       throw new DataIntegrityError(`${file}: bad size field in tar header of "${name}"`);
     }
-    const type = String.fromCharCode(header[156]!);
+    const type = String.fromCharCode(header[156]);
     pending = {};
     dataLeft = size;
     bodyLeft = size + ((BLOCK - (size % BLOCK)) % BLOCK);
@@ -205,7 +205,7 @@ export async function extractTarGzEntries(
     },
   });
   // pipeline reports an abort, not our error, when the consumer throws; keep ours.
-  let parseError: unknown = null;
+  const ours: { parseError?: Error } = {};
   try {
     await pipeline(createReadStream(file), tap, createGunzip(), async (source: AsyncIterable<Buffer>) => {
       for await (const chunk of source) {
@@ -214,13 +214,13 @@ export async function extractTarGzEntries(
         try {
           push(chunk);
         } catch (err) {
-          parseError = err;
-          throw err;
+          ours.parseError = err instanceof Error ? err : new DataIntegrityError(`${file}: ${String(err)}`);
+          throw ours.parseError;
         }
       }
     });
   } catch (err) {
-    if (parseError !== null) throw parseError;
+    if (ours.parseError) throw ours.parseError;
     if (err instanceof DataIntegrityError) throw err;
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') throw err;

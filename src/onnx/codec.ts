@@ -315,7 +315,7 @@ export function decodeTensorHeader(bytes: Uint8Array): Constant {
 export function tensorFloats(t: Constant): Float32Array {
   if (t.values instanceof Float32Array) return t.values;
   if (t.dataType !== DataType.FLOAT) throw new Error(`tensor ${t.name} is not float32 (data type ${t.dataType})`);
-  if (!t.source) return Float32Array.from((t.values ?? []) as readonly number[]);
+  if (!t.source) return Float32Array.from((t.values ?? []));
   const floats: number[] = [];
   for (const f of readFields(t.source)) {
     if (f.field === TensorField.rawData) {

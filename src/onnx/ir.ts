@@ -160,7 +160,7 @@ export class Graph {
     this.inputs = init.inputs ?? [];
     this.outputs = init.outputs ?? [];
     this.valueInfo = init.valueInfo ?? [];
-    this.initializers = init.initializers ?? new Map();
+    this.initializers = init.initializers ?? new Map<string, Constant>();
     this.unknownFields = init.unknownFields ?? [];
   }
 

@@ -109,7 +109,7 @@ export class ModelSession {
     }
     const out: Record<string, FloatTensor> = {};
     for (const name of fetches) {
-      const t = results[name] as ort.Tensor;
+      const t = results[name];
       if (t.type !== 'float32') throw new Error(`output ${name} is ${t.type}, expected float32`);
       out[name] = { data: t.data as Float32Array, dims: t.dims };
     }

@@ -15,7 +15,7 @@ export interface ServiceMetrics {
   /** Feeds job events (succeeded/failed) into the counters and histogram. */
   onJobEvent(e: JobEvent): void;
   /** Express middleware timing each request by its route template. */
-  http(req: Request, res: Response, next: NextFunction): void;
+  http: (req: Request, res: Response, next: NextFunction) => void;
 }
 
 export function createMetrics(queueCounts: () => Promise<{ waiting: number; active: number }>): ServiceMetrics {
@@ -67,11 +67,12 @@ export function createMetrics(queueCounts: () => Promise<{ waiting: number; acti
         duration.observe({ outcome: 'failed' }, e.seconds);
       }
     },
-    http(req, res, next) {
+    http: (req, res, next) => {
       const end = requests.startTimer();
       res.on('finish', () => {
         // The route template, never the raw path: ids would make one series per job.
-        const route = req.route?.path ? String(req.route.path) : 'unmatched';
+        const routePath = (req.route as { path?: unknown } | undefined)?.path;
+        const route = typeof routePath === 'string' && routePath ? routePath : 'unmatched';
         end({ method: req.method, route, status: String(res.statusCode) });
       });
       next();

@@ -20,7 +20,7 @@ function linearClassifier(seed: number): GradientClassifier & { calls: number } 
   const model = {
     classes: K,
     calls: 0,
-    async logits(pixels: Float32Array, count: number): Promise<Float32Array> {
+    logits(pixels: Float32Array, count: number): Promise<Float32Array> {
       model.calls++;
       const out = new Float32Array(count * K);
       for (let i = 0; i < count; i++) {
@@ -30,7 +30,7 @@ function linearClassifier(seed: number): GradientClassifier & { calls: number } 
           out[i * K + k] = s;
         }
       }
-      return out;
+      return Promise.resolve(out);
     },
     async lossGradient(pixels: Float32Array, labels: Uint8Array, count: number) {
       const logits = await model.logits(pixels, count);

@@ -162,7 +162,7 @@ describe('loadCifar10Test with the real data', () => {
     assert.equal(set.count, 10_000);
     assert.equal(set.images.length, 10_000 * CIFAR10_IMAGE_BYTES);
     const perClass = new Array<number>(CIFAR10_CLASSES.length).fill(0);
-    for (const label of set.labels) perClass[label]!++;
+    for (const label of set.labels) perClass[label]++;
     assert.deepEqual(perClass, new Array(10).fill(1000));
     assert.deepEqual(Array.from(set.labels.subarray(0, 10)), [3, 8, 8, 0, 6, 6, 1, 6, 3, 1]);
   });
@@ -177,11 +177,11 @@ describe('loadCifar10Test with the real data', () => {
     for (let i = 0; i < set.count; i++) {
       for (let c = 0; c < 3; c++) {
         const at = i * CIFAR10_IMAGE_BYTES + c * 1024;
-        for (let p = 0; p < 1024; p++) sums[c]! += im[at + p]!;
+        for (let p = 0; p < 1024; p++) sums[c] += im[at + p];
       }
     }
     const means = sums.map((s) => s / (set!.count * 1024 * 255));
-    [0.4942, 0.4851, 0.4504].forEach((m, c) => assert.ok(Math.abs(means[c]! - m) < 1e-4, `channel ${c} mean ${means[c]}`));
+    [0.4942, 0.4851, 0.4504].forEach((m, c) => assert.ok(Math.abs(means[c] - m) < 1e-4, `channel ${c} mean ${means[c]}`));
   });
 
   it('loads later from the decoded cache, identically', async (t) => {
@@ -215,7 +215,7 @@ describe('loadCifar10Test with the real data', () => {
     if (!set) return t.skip(unavailable);
     const dir = join(work, 'swapped');
     const labels = Uint8Array.from(set.labels);
-    [labels[0], labels[3]] = [labels[3]!, labels[0]!]; // balance intact, order wrong
+    [labels[0], labels[3]] = [labels[3], labels[0]]; // balance intact, order wrong
     await writeCifar10Records({ images: set.images, labels, count: set.count }, join(dir, CIFAR10_CACHE_FILE));
     await assert.rejects(loadCifar10Test({ cacheDir: dir, fetch: false }), /first labels are 0 8 8 3/);
   });

@@ -39,8 +39,8 @@ describe('resolvePreprocessing', () => {
   it('puts preset values in the 0-255 scale when scale is 255', () => {
     const p = resolvePreprocessing({ preset: 'imagenet', scale: '255' });
     assert.equal(p.scale, 255);
-    [123.675, 116.28, 103.53].forEach((m, c) => close(p.mean[c]!, m, 1e-9));
-    [58.395, 57.12, 57.375].forEach((s, c) => close(p.std[c]!, s, 1e-9));
+    [123.675, 116.28, 103.53].forEach((m, c) => close(p.mean[c], m, 1e-9));
+    [58.395, 57.12, 57.375].forEach((s, c) => close(p.std[c], s, 1e-9));
     assert.deepEqual(resolvePreprocessing({ scale: 255 }), { name: 'none', mean: [0, 0, 0], std: [1, 1, 1], scale: 255 });
   });
 
@@ -106,29 +106,29 @@ describe('layout', () => {
 describe('fillModelInput', () => {
   const set = syntheticSet();
   const pre = resolvePreprocessing({ preset: 'cifar10' });
-  const expected = (i: number, c: number, p: number): number => (byteAt(i, c, p) / 255 - pre.mean[c]!) / pre.std[c]!;
+  const expected = (i: number, c: number, p: number): number => (byteAt(i, c, p) / 255 - pre.mean[c]) / pre.std[c];
 
   it('writes (x*scale - mean)/std in NCHW', () => {
     const out = fillModelInput(set, 1, 2, pre, 'NCHW');
     assert.equal(out.length, 2 * 3072);
     for (const [k, c, y, x] of [[0, 0, 0, 0], [0, 2, 31, 31], [1, 1, 5, 7], [1, 2, 16, 0]] as const) {
-      close(out[k * 3072 + c * 1024 + y * 32 + x]!, expected(1 + k, c, y * 32 + x), 1e-5);
+      close(out[k * 3072 + c * 1024 + y * 32 + x], expected(1 + k, c, y * 32 + x), 1e-5);
     }
   });
 
   it('writes the same values in NHWC order', () => {
     const out = fillModelInput(set, 1, 2, pre, 'NHWC');
     for (const [k, c, y, x] of [[0, 0, 0, 0], [0, 2, 31, 31], [1, 1, 5, 7], [1, 2, 16, 0]] as const) {
-      close(out[k * 3072 + (y * 32 + x) * 3 + c]!, expected(1 + k, c, y * 32 + x), 1e-5);
+      close(out[k * 3072 + (y * 32 + x) * 3 + c], expected(1 + k, c, y * 32 + x), 1e-5);
     }
   });
 
   it('handles scale 255 (raw pixels for none, matching values for a preset)', () => {
     const raw = fillModelInput(set, 0, 1, resolvePreprocessing({ scale: 255 }), 'NCHW');
-    for (const p of [0, 100, 1023]) close(raw[1024 + p]!, byteAt(0, 1, p), 1e-4);
+    for (const p of [0, 100, 1023]) close(raw[1024 + p], byteAt(0, 1, p), 1e-4);
     const a = fillModelInput(set, 0, 1, resolvePreprocessing({ preset: 'imagenet' }), 'NCHW');
     const b = fillModelInput(set, 0, 1, resolvePreprocessing({ preset: 'imagenet', scale: 255 }), 'NCHW');
-    for (let k = 0; k < a.length; k += 97) close(a[k]!, b[k]!, 1e-5);
+    for (let k = 0; k < a.length; k += 97) close(a[k], b[k], 1e-5);
   });
 
   it('reuses the output buffer, returning a view when it is larger', () => {
@@ -138,7 +138,7 @@ describe('fillModelInput', () => {
     const part = fillModelInput(set, 2, 1, pre, 'NHWC', buf);
     assert.equal(part.buffer, buf.buffer);
     assert.equal(part.length, 3072);
-    close(buf[5 * 3 + 1]!, expected(2, 1, 5), 1e-5);
+    close(buf[5 * 3 + 1], expected(2, 1, 5), 1e-5);
     assert.throws(() => fillModelInput(set, 0, 2, pre, 'NCHW', new Float32Array(3072)), RangeError);
   });
 
@@ -156,7 +156,7 @@ describe('pixelsInUnitRange', () => {
     const out = pixelsInUnitRange(set, 1, 2, buf);
     assert.equal(out, buf);
     for (const [k, c, p] of [[0, 0, 0], [1, 2, 1023], [1, 1, 77]] as const) {
-      close(out[k * 3072 + c * 1024 + p]!, byteAt(1 + k, c, p) / 255);
+      close(out[k * 3072 + c * 1024 + p], byteAt(1 + k, c, p) / 255);
     }
     assert.ok(out.every((v) => v >= 0 && v <= 1));
   });

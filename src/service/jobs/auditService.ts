@@ -136,7 +136,7 @@ export class AuditService {
    */
   waitFor(id: string, timeoutMs: number, signal?: AbortSignal): Promise<JobWithReport | null> {
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
+      let timer: NodeJS.Timeout | undefined = undefined; // set below, once the state is read
       const finish = (): void => {
         clearTimeout(timer);
         unsubscribe();

@@ -17,12 +17,13 @@ export class LocalQueue implements AuditQueue {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError(`concurrency must be a whole number >= 1 (got ${concurrency})`);
   }
 
-  async add(data: AuditJobData): Promise<void> {
-    if (this.closing) throw new Error('the queue is closed');
-    if (this.active.has(data.jobId) || this.waiting.some((w) => w.jobId === data.jobId)) return;
+  add(data: AuditJobData): Promise<void> {
+    if (this.closing) return Promise.reject(new Error('the queue is closed'));
+    if (this.active.has(data.jobId) || this.waiting.some((w) => w.jobId === data.jobId)) return Promise.resolve();
     this.waiting.push(data);
     this.emit({ type: 'queued', jobId: data.jobId });
     this.pump();
+    return Promise.resolve();
   }
 
   async cancel(jobId: string): Promise<boolean> {
@@ -38,8 +39,8 @@ export class LocalQueue implements AuditQueue {
     return true;
   }
 
-  async counts(): Promise<QueueCounts> {
-    return { waiting: this.waiting.length, active: this.active.size };
+  counts(): Promise<QueueCounts> {
+    return Promise.resolve({ waiting: this.waiting.length, active: this.active.size });
   }
 
   subscribe(listener: (event: JobEvent) => void): () => void {

@@ -43,6 +43,8 @@ export function probeInChild(fetchData: boolean, run: RunOptions): Promise<Probe
 
 function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: WorkerMessage) => T | undefined): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    // The signal's reason (a StopReason such as 'cancelled') is what callers match on, not an Error.
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
     if (run.signal?.aborted) return reject(run.signal.reason);
     const { file, execArgv } = forkEntry('auditWorker');
     const child: ChildProcess = fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
@@ -58,6 +60,7 @@ function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: Worker
       if (timer) clearTimeout(timer);
       run.signal?.removeEventListener('abort', onAbort);
       if (err === undefined) resolve(value as T);
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- an abort's StopReason, passed on as it is
       else reject(err);
     };
     const kill = (): void => {

@@ -16,7 +16,7 @@ interface ConvCase {
 }
 
 const name = (c: ConvCase): string =>
-  `x=[${c.x}] k=${c.k.join('x')} s=${(c.s ?? [1, 1]).join('x')} ${c.autoPad ? `auto_pad=${c.autoPad}` : `pad=${(c.pads ?? [0, 0, 0, 0]).join(',')}`} group=${c.group ?? 1} dil=${(c.dilations ?? [1, 1]).join('x')}`;
+  `x=[${c.x.join(',')}] k=${c.k.join('x')} s=${(c.s ?? [1, 1]).join('x')} ${c.autoPad ? `auto_pad=${c.autoPad}` : `pad=${(c.pads ?? [0, 0, 0, 0]).join(',')}`} group=${c.group ?? 1} dil=${(c.dilations ?? [1, 1]).join('x')}`;
 
 function convModel(c: ConvCase, opset: number, batch: number | string): Uint8Array {
   return opModel({

@@ -14,7 +14,7 @@ interface PoolCase {
 }
 
 const describe = (c: PoolCase): string =>
-  `x=[${c.x}] k=${c.k.join('x')} s=${c.s.join('x')} ${c.autoPad ? `auto_pad=${c.autoPad}` : `pad=${(c.pads ?? [0, 0, 0, 0]).join(',')}`}` +
+  `x=[${c.x.join(',')}] k=${c.k.join('x')} s=${c.s.join('x')} ${c.autoPad ? `auto_pad=${c.autoPad}` : `pad=${(c.pads ?? [0, 0, 0, 0]).join(',')}`}` +
   `${c.ceil ? ' ceil_mode' : ''}${c.dilations ? ` dil=${c.dilations.join('x')}` : ''}${c.countIncludePad !== undefined ? ` count_include_pad=${c.countIncludePad}` : ''}`;
 
 function poolModel(op: 'MaxPool' | 'AveragePool', c: PoolCase, opset: number, batch: number | string = 'N'): Uint8Array {
