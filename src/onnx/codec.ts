@@ -1,8 +1,10 @@
 /**
- * The importer (bytes -> IR) and exporter (IR -> bytes). The only place that knows protobuf
- * field numbers; everything else edits the IR.
+ * The importer (bytes -> IR) and exporter (IR -> bytes). With limits.ts, which checks the raw
+ * bytes before the importer reads them, the only place that uses protobuf field numbers
+ * (schema.ts); everything else edits the IR.
  */
 import { Attribute, Constant, Dim, Graph, Model, Node, OpsetImport, ValueInfo } from './ir.js';
+import { checkModelBytes, ExternalDataError, ModelLimitError } from './limits.js';
 import {
   decodeString,
   fixed32Float,
@@ -36,6 +38,7 @@ export type ModelErrorCode =
   | 'NOT_ONNX'
   | 'TRUNCATED'
   | 'EXTERNAL_DATA'
+  | 'MODEL_LIMIT'
   | 'NO_IMAGE_INPUT'
   | 'MULTIPLE_IMAGE_INPUTS'
   | 'UNSUPPORTED_MODEL';
@@ -50,14 +53,21 @@ export class ModelError extends Error {
 
 // ---------------------------------------------------------------- import
 
-/** Decodes ONNX model bytes. Throws ModelError for anything that is not a usable ONNX model. */
+/**
+ * Decodes ONNX model bytes. Throws ModelError for anything that is not a usable ONNX model, for
+ * external data anywhere in it and for a model over one of MODEL_LIMITS (src/onnx/limits.ts);
+ * those are checked on the raw bytes first, which also bounds the decoder's recursion.
+ */
 export function decodeModel(bytes: Uint8Array): Model {
   if (bytes.length === 0) throw new ModelError('EMPTY_FILE', 'the model file is empty');
   let model: Model;
   try {
+    checkModelBytes(bytes);
     model = decodeModelProto(bytes);
   } catch (err) {
     if (err instanceof ModelError) throw err;
+    if (err instanceof ExternalDataError) throw new ModelError('EXTERNAL_DATA', err.message);
+    if (err instanceof ModelLimitError) throw new ModelError('MODEL_LIMIT', `the model is over a limit: ${err.message}`);
     if (err instanceof ProtobufError) {
       const truncated = /truncated|runs past the end/.test(err.message) && looksLikeOnnxPrefix(bytes);
       throw truncated

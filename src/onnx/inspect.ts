@@ -4,6 +4,7 @@
  */
 import { ModelError, tensorInt64s } from './codec.js';
 import { Constant, defaultOpset, Dim, Graph, Model, Node } from './ir.js';
+import { MODEL_LIMITS, ModelLimitError } from './limits.js';
 import { DataType } from './schema.js';
 
 export interface ImageInput {
@@ -66,6 +67,11 @@ export function summarizeModel(model: Model): ModelSummary {
   const image = images[0];
   const shape = [...(image.shape ?? [])];
   const batch = shape[0];
+  if (typeof batch === 'number' && batch > MODEL_LIMITS.maxFixedBatch) {
+    // Every batch of the audit has this size: its input alone would need batch x 12 kB.
+    const err = new ModelLimitError('maxFixedBatch', `the image input "${image.name}" has a fixed batch of ${batch}`);
+    throw new ModelError('MODEL_LIMIT', `the model is over a limit: ${err.message}`);
+  }
   return {
     opset: defaultOpset(model),
     irVersion: model.irVersion,

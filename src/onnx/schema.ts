@@ -9,7 +9,13 @@ export const ModelField = {
   docString: 6,
   graph: 7,
   opsetImport: 8,
+  trainingInfo: 20,
+  functions: 25,
 } as const;
+
+export const FunctionField = { node: 7, attributeProto: 11, valueInfo: 12 } as const;
+export const TrainingInfoField = { initialization: 1, algorithm: 2 } as const;
+export const SparseTensorField = { values: 1, indices: 2, dims: 3 } as const;
 
 export const OpsetField = { domain: 1, version: 2 } as const;
 
@@ -46,7 +52,11 @@ export const AttributeField = {
   strings: 9,
   tensors: 10,
   graphs: 11,
+  tp: 14,
+  typeProtos: 15,
   type: 20,
+  sparseTensor: 22,
+  sparseTensors: 23,
 } as const;
 
 export enum AttributeType {
@@ -68,7 +78,10 @@ export enum AttributeType {
 }
 
 export const ValueInfoField = { name: 1, type: 2, docString: 3 } as const;
-export const TypeField = { tensorType: 1 } as const;
+export const TypeField = { tensorType: 1, sequenceType: 4, mapType: 5, sparseTensorType: 8, optionalType: 9 } as const;
+/** The element type of TypeProto.Sequence and TypeProto.Optional. */
+export const WrappedTypeField = { elemType: 1 } as const;
+export const MapTypeField = { valueType: 2 } as const;
 export const TensorTypeField = { elemType: 1, shape: 2 } as const;
 export const ShapeField = { dim: 1 } as const;
 export const DimField = { value: 1, param: 2 } as const;
@@ -104,5 +117,7 @@ export enum DataType {
   BFLOAT16 = 16,
 }
 
+/** TensorProto.DataLocation.DEFAULT: the data is in the tensor itself. */
+export const DATA_LOCATION_DEFAULT = 0;
 /** TensorProto.DataLocation.EXTERNAL */
 export const DATA_LOCATION_EXTERNAL = 1;
