@@ -116,6 +116,24 @@ export class ModelSession {
     return out;
   }
 
+  /** Runs the graph for the sizes of its values only: dims and bytes of each fetch, of any element type. */
+  async sizes(feeds: Record<string, FloatTensor>, fetches: readonly string[]): Promise<Record<string, { dims: readonly number[]; bytes: number }>> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.session.run(ortFeeds, [...fetches]);
+    } catch (err) {
+      throw new Error(`inference failed: ${firstLine(err)}`);
+    }
+    const out: Record<string, { dims: readonly number[]; bytes: number }> = {};
+    for (const name of fetches) {
+      const t = results[name];
+      out[name] = { dims: t.dims, bytes: ArrayBuffer.isView(t.data) ? t.data.byteLength : t.size * 8 };
+    }
+    return out;
+  }
+
   async release(): Promise<void> {
     await this.session.release();
   }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -14,6 +14,7 @@ import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
 import type { AuditReport } from '../../src/audit/report.js';
 import { probeProviders } from '../../src/runtime/providerProbe.js';
 import { forkEntry } from '../../src/service/worker/entry.js';
+import { samplesFile } from '../../src/service/worker/seal.js';
 import type { WorkerMessage, WorkerRequest } from '../../src/service/worker/protocol.js';
 
 const cli = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
@@ -93,7 +94,12 @@ test('--ep cpu does not start the probe', async () => {
 
 test('a service audit worker with --ep auto writes nothing to its stderr', async () => {
   const { file, execArgv } = forkEntry('auditWorker');
-  const child = fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+  // The worker takes its model and samples as open descriptors 4 and 5, as the service hands them.
+  const samples = samplesFile(undefined);
+  assert.ok(samples, 'the CIFAR-10 cache is there');
+  const fds = [openSync(model, 'r'), openSync(samples.path, 'r')];
+  const child = fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc', fds[0], fds[1]], serialization: 'json' });
+  fds.forEach((fd) => closeSync(fd));
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => {
@@ -104,9 +110,11 @@ test('a service audit worker with --ep auto writes nothing to its stderr', async
   const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const request: WorkerRequest = {
     type: 'audit',
-    modelPath: model,
+    modelFd: 4,
     options: { ...DEFAULT_AUDIT_OPTIONS, samples: 10, batch: 10, preprocess: 'none', ep: 'auto' },
     fetchData: false,
+    samples: { fd: 5, source: samples.source },
+    memory: { limitBytes: 0, preflight: false },
   };
   child.send(request);
   await closed;

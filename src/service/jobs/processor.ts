@@ -9,6 +9,7 @@ import { jobFailureProblem, Problem } from '../errors.js';
 import type { AuditProcessor, StopReason } from '../queue/queue.js';
 import { toWireError } from '../worker/protocol.js';
 import { auditInChild, WorkerFailure } from '../worker/runner.js';
+import type { WorkerSeal } from '../worker/seal.js';
 import type { ModelFiles } from './modelFiles.js';
 import { auditWithRunPreprocessing } from './runPreprocessing.js';
 import type { JobStore } from './store.js';
@@ -23,6 +24,10 @@ export interface ProcessorConfig {
   fetchData: boolean;
   /** Niceness of audit workers. */
   workerNiceness: number;
+  /** How audit workers are confined (account, memory limit). */
+  seal: WorkerSeal;
+  /** Gets a failure's full message when its problem leaves part of it out (worker output, paths). */
+  logFailure?: (jobId: string, message: string) => void;
 }
 
 /** Progress is written to the store at most this often; events go out for every update. */
@@ -43,10 +48,11 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
     const seconds = (): number => (performance.now() - started) / 1000;
     let lastWrite = 0;
     try {
-      const inChild = (options: AuditOptions): Promise<AuditReport> => auditInChild(models.pathOf(job.model.sha256), options, config.fetchData, {
+      const inChild = (options: AuditOptions): Promise<AuditReport> => auditInChild(models.pathOf(job, job.model.sha256), options, config.fetchData, {
         timeoutMs: config.auditTimeoutMs,
         signal: ctx.signal,
         niceness: config.workerNiceness,
+        seal: config.seal,
         onProgress: (p) => {
           const progress = jobProgress(p);
           const t = performance.now();
@@ -65,11 +71,11 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
       if (reason === 'shutdown') {
         if (store.requeue(jobId)) ctx.emit({ type: 'requeued', jobId });
       } else if (reason !== 'cancelled') {
-        const error: Problem = jobFailureProblem(err instanceof WorkerFailure ? err.failure : toWireError(err));
+        const error: Problem = jobFailureProblem(err instanceof WorkerFailure ? err.failure : toWireError(err), (message) => config.logFailure?.(jobId, message));
         if (store.fail(jobId, error)) ctx.emit({ type: 'failed', jobId, seconds: seconds(), error });
       }
     } finally {
-      models.releaseIfUnused(job.model.sha256);
+      models.releaseIfUnused(job, job.model.sha256);
     }
   };
 }

@@ -3,14 +3,20 @@
  * it, answers, and exits: ONNX Runtime's inference is synchronous native code, so running it
  * here keeps the server's event loop free, and a crash or hang here ends only this process.
  */
-import { readFile } from 'node:fs/promises';
+import { closeSync, readFileSync } from 'node:fs';
 import { AuditProgress, runAudit } from '../../audit/audit.js';
-import { loadCifar10Test } from '../../data/cifar10.js';
-import { encodeModel } from '../../onnx/codec.js';
+import type { AuditOptions } from '../../audit/options.js';
+import { Cifar10Set, DataIntegrityError, loadCifar10Test, parseCifar10Records, verifyCifar10Test } from '../../data/cifar10.js';
+import { resolveLayout } from '../../data/preprocess.js';
+import { decodeModel, encodeModel } from '../../onnx/codec.js';
 import { Graph } from '../../onnx/ir.js';
+import { checkSpatialSize, findDownsamplingOps, summarizeModel } from '../../onnx/inspect.js';
+import { exposeForShapeProbe } from '../../onnx/surgery.js';
 import { DataType } from '../../onnx/schema.js';
 import { ModelSession } from '../../runtime/session.js';
-import { ProbeResult, toWireError, WorkerMessage, WorkerRequest } from './protocol.js';
+import { estimateAuditMemory, ProbedOp } from './memoryEstimate.js';
+import { ProbeResult, toWireError, WireError, WorkerMessage, WorkerRequest } from './protocol.js';
+import { formatMemory, memoryLimitFailure, OUT_OF_MEMORY } from './seal.js';
 
 /** Progress goes out at most this often (a phase change always goes out). */
 const PROGRESS_INTERVAL_MS = 100;
@@ -22,10 +28,95 @@ function send(message: WorkerMessage): Promise<void> {
   });
 }
 
-async function audit(req: Extract<WorkerRequest, { type: 'audit' }>): Promise<void> {
-  const bytes = await readFile(req.modelPath);
+type AuditRequest = Extract<WorkerRequest, { type: 'audit' }>;
+
+/**
+ * Reads a descriptor the parent passed and closes it at once: workers of other audits run as
+ * the same account and could otherwise open it through /proc.
+ */
+function readOnce(fd: number): Buffer {
+  try {
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The samples from the descriptor the parent opened, verified as the loader verifies its cache; else the loader. */
+async function loadSamples(req: AuditRequest): Promise<Cifar10Set> {
+  if (!req.samples) return loadCifar10Test({ dir: req.options.cifar10Dir, fetch: req.fetchData });
+  const set = parseCifar10Records(readOnce(req.samples.fd), req.samples.source);
+  try {
+    verifyCifar10Test(set);
+  } catch (err) {
+    throw new DataIntegrityError(`${(err as Error).message}. Delete the cached file to rebuild it.`, { cause: err });
+  }
+  return set;
+}
+
+/** Thrown when the estimate says the audit cannot fit the worker's memory limit. */
+class MemoryEstimateError extends Error {
+  readonly code = 'MEMORY_LIMIT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'MemoryLimit';
+  }
+}
+
+/**
+ * Runs the model once on one blank image with every value exposed, to read the size of each
+ * activation and each strided op's shapes, and refuses the audit when its estimate exceeds the
+ * limit. Any other trouble is left to the audit itself, which reports it as it always does.
+ */
+async function preflight(bytes: Uint8Array, options: AuditOptions, samples: number, limitBytes: number): Promise<void> {
+  const probed: ProbedOp[] = [];
+  let batch: number;
+  let activationBytes = 0;
+  try {
+    const model = decodeModel(bytes);
+    const summary = summarizeModel(model);
+    const layout = resolveLayout(options.layout, summary.input.shape);
+    checkSpatialSize(summary, layout);
+    const { ops } = findDownsamplingOps(model);
+    batch = summary.input.fixedBatch ?? Math.min(options.batch, samples);
+    exposeForShapeProbe(model, ops);
+    const g = model.graph;
+    // Every value a node computes, untyped (ORT infers the type); weights are not activations.
+    const values = g.nodes.filter((n) => n.opType !== 'Constant').flatMap((n) => n.outputs).filter((name) => name !== '');
+    for (const name of values) if (!g.outputs.some((o) => o.name === name)) g.outputs.push({ name });
+    const session = await ModelSession.open(encodeModel(model), { ep: 'cpu' });
+    try {
+      const n = summary.input.fixedBatch ?? 1;
+      const dims = layout === 'NCHW' ? [n, 3, 32, 32] : [n, 32, 32, 3];
+      const sizes = await session.sizes({ [summary.input.name]: { data: new Float32Array(n * 3072), dims } }, g.outputs.map((o) => o.name));
+      for (const { bytes: b } of Object.values(sizes)) activationBytes += b / n;
+      for (const op of ops) {
+        const inDims = sizes[op.input].dims;
+        const outDims = sizes[op.output].dims;
+        if (inDims.length !== 4 || outDims.length !== 4) continue;
+        probed.push({ node: op.node.name || op.output, inputShape: inDims.slice(1), outputShape: outDims.slice(1), strides: op.strides, kernel: op.kernel });
+      }
+    } finally {
+      await session.release();
+    }
+  } catch (err) {
+    if (OUT_OF_MEMORY.test((err as Error).message)) throw err;
+    return;
+  }
+  const estimate = estimateAuditMemory({ modelBytes: bytes.length, batch, activationBytesPerImage: activationBytes, ops: probed });
+  if (estimate.bytes <= limitBytes) return;
+  const twin = estimate.largestTwin ? `, the largest stride-1 twin (of "${estimate.largestTwin.node}") ${formatMemory(estimate.largestTwin.bytes)}` : '';
+  throw new MemoryEstimateError(
+    `the audit would need about ${formatMemory(estimate.bytes)} (batch ${estimate.batch}: activations ${formatMemory(estimate.activationBytes)}${twin}), more than a worker may use (${formatMemory(limitBytes)}); ` +
+      'use a smaller batch, or a server with a larger --worker-memory',
+  );
+}
+
+async function audit(req: AuditRequest): Promise<void> {
+  const bytes = readOnce(req.modelFd);
   // Loaded here with the service's fetch setting rather than by runAudit's default (which may download).
-  const dataset = await loadCifar10Test({ dir: req.options.cifar10Dir, fetch: req.fetchData });
+  const dataset = await loadSamples(req);
+  if (req.memory.limitBytes > 0 && req.memory.preflight) await preflight(bytes, req.options, Math.min(req.options.samples, dataset.count), req.memory.limitBytes);
   let last = 0;
   let lastPhase = '';
   const onProgress = (p: AuditProgress): void => {
@@ -71,10 +162,17 @@ async function probe(req: Extract<WorkerRequest, { type: 'probe' }>): Promise<vo
 // The service is gone (killed, or it closed the channel): stop at once, do not run on as an orphan.
 process.on('disconnect', () => process.exit(0));
 
+/** An error's wire form; a failed allocation under the limit, however a layer wrapped it, is the limit's problem. */
+function failureOf(req: WorkerRequest, err: unknown): WireError {
+  const limit = req.type === 'audit' ? req.memory.limitBytes : 0;
+  if (limit > 0 && !(err instanceof MemoryEstimateError) && err instanceof Error && OUT_OF_MEMORY.test(err.message)) return memoryLimitFailure(limit);
+  return toWireError(err);
+}
+
 process.once('message', (req: WorkerRequest) => {
   const work = req.type === 'audit' ? audit(req) : probe(req);
   work
-    .catch((err: unknown) => send({ type: 'error', error: toWireError(err) }))
+    .catch((err: unknown) => send({ type: 'error', error: failureOf(req, err) }))
     .finally(() => {
       process.disconnect?.();
       process.exit(0);

@@ -10,8 +10,9 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
 /** For child_process.fork: the file and the node flags it needs. */
 export function forkEntry(name: string): { file: string; execArgv: string[] } {
   const url = new URL(`./${name}${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
-  // Explicit execArgv: a child must not inherit the parent's flags (e.g. node --test's).
-  return { file: fileURLToPath(url), execArgv: FROM_SOURCE ? ['--import', 'tsx'] : ['--enable-source-maps'] };
+  // Explicit execArgv: a child must not inherit the parent's flags (e.g. node --test's). tsx by
+  // its resolved URL: an audit worker starts in an empty folder of its own, not the package's.
+  return { file: fileURLToPath(url), execArgv: FROM_SOURCE ? ['--import', import.meta.resolve('tsx')] : ['--enable-source-maps'] };
 }
 
 /**

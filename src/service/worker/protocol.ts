@@ -10,9 +10,23 @@ export interface WireError {
   message: string;
 }
 
-/** Parent -> worker: what to do. A worker does one thing and exits. */
+/**
+ * Parent -> worker: what to do. A worker does one thing and exits. An audit worker reads its
+ * model (and the samples, when they are on disk) from descriptors the parent opened for it: it
+ * may run as an account that cannot open those files.
+ */
 export type WorkerRequest =
-  | { type: 'audit'; modelPath: string; options: AuditOptions; fetchData: boolean }
+  | {
+      type: 'audit';
+      /** Descriptor of the model file, open for reading. */
+      modelFd: number;
+      options: AuditOptions;
+      fetchData: boolean;
+      /** Descriptor and source tag of the samples file; null = the worker loads them itself. */
+      samples: { fd: number; source: string } | null;
+      /** The worker's memory limit (bytes; 0 = none) and whether to refuse an audit estimated beyond it. */
+      memory: { limitBytes: number; preflight: boolean };
+    }
   | { type: 'probe'; fetchData: boolean };
 
 export interface ProbeResult {

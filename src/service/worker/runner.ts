@@ -4,12 +4,14 @@
  * a result or a {@link WorkerFailure}.
  */
 import { ChildProcess, fork } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import type { AuditProgress } from '../../audit/audit.js';
 import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
 import { forkEntry } from './entry.js';
 import { ProbeResult, WireError, WorkerMessage, WorkerRequest } from './protocol.js';
+import { limitedLaunch, makeWorkerHome, memoryLimitFailure, OUT_OF_MEMORY, samplesFile, WorkerSeal, workerEnv } from './seal.js';
 
 /** The worker ended without an answer, or with an error; `failure.code` classifies it. */
 export class WorkerFailure extends Error {
@@ -27,27 +29,83 @@ export interface RunOptions {
   onProgress?: (p: AuditProgress) => void;
   /** Niceness of the child, so audits yield the CPU to the server's own requests. */
   niceness?: number;
+  /** How an audit worker is confined (account, memory); without it, only the environment is. */
+  seal?: WorkerSeal;
+  /** Where a worker's own output goes when it ends badly (it never goes into a problem detail). */
+  log?: (line: string) => void;
 }
 
 const STDERR_TAIL_BYTES = 4096;
+/** Descriptors of an audit worker: 3 is the IPC channel, then the model, then the samples. */
+const MODEL_FD = 4;
+const SAMPLES_FD = 5;
 
-/** Runs an audit of the model file in a child process. */
+/** Runs an audit of the model file in a sealed child process. */
 export function auditInChild(modelPath: string, options: AuditOptions, fetchData: boolean, run: RunOptions): Promise<AuditReport> {
-  return runInChild({ type: 'audit', modelPath, options, fetchData }, run, (m) => (m.type === 'report' ? m.report : undefined));
+  const seal = run.seal ?? { memoryBytes: 0, preflight: false, identity: null };
+  const fds: number[] = [];
+  let home: ReturnType<typeof makeWorkerHome> | undefined;
+  const cleanup = (): void => {
+    for (const fd of fds.splice(0)) closeSync(fd);
+    home?.remove();
+  };
+  try {
+    fds.push(openSync(modelPath, 'r'));
+    const samples = samplesFile(options.cifar10Dir);
+    if (samples) fds.push(openSync(samples.path, 'r'));
+    home = makeWorkerHome(seal.identity);
+    const request: WorkerRequest = {
+      type: 'audit',
+      modelFd: MODEL_FD,
+      options,
+      fetchData,
+      samples: samples ? { fd: SAMPLES_FD, source: samples.source } : null,
+      memory: { limitBytes: seal.memoryBytes, preflight: seal.preflight },
+    };
+    const child: ChildSetup = { env: workerEnv('audit', home.path), cwd: home.path, fds, seal, onSpawned: () => fds.splice(0).forEach((fd) => closeSync(fd)) };
+    return runInChild(request, run, (m) => (m.type === 'report' ? m.report : undefined), child).finally(cleanup);
+  } catch (err) {
+    cleanup();
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
 }
 
-/** Checks in a child process that the runtime works and the samples load. */
+/**
+ * Checks in a child process that the runtime works and the samples load. It runs no model of a
+ * client's, so it keeps the server's account (it may fill the cache) but not its environment.
+ */
 export function probeInChild(fetchData: boolean, run: RunOptions): Promise<ProbeResult> {
-  return runInChild({ type: 'probe', fetchData }, run, (m) => (m.type === 'probe' ? m.result : undefined));
+  return runInChild({ type: 'probe', fetchData }, run, (m) => (m.type === 'probe' ? m.result : undefined), { env: workerEnv('probe', null), fds: [] });
 }
 
-function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: WorkerMessage) => T | undefined): Promise<T> {
+interface ChildSetup {
+  env: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Passed to the child as descriptors 4, 5, ... */
+  fds: number[];
+  seal?: WorkerSeal;
+  /** The child has its copies of the descriptors: the parent's can close. */
+  onSpawned?: () => void;
+}
+
+function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: WorkerMessage) => T | undefined, setup: ChildSetup): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     // The signal's reason (a StopReason such as 'cancelled') is what callers match on, not an Error.
     // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
     if (run.signal?.aborted) return reject(run.signal.reason);
-    const { file, execArgv } = forkEntry('auditWorker');
-    const child: ChildProcess = fork(file, [], { execArgv, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], serialization: 'json' });
+    const { file, execArgv: nodeArgs } = forkEntry('auditWorker');
+    const memoryBytes = setup.seal?.memoryBytes ?? 0;
+    const { execPath, execArgv } = limitedLaunch(memoryBytes, nodeArgs);
+    const identity = setup.seal?.identity;
+    const child: ChildProcess = fork(file, [], {
+      execPath,
+      execArgv,
+      env: setup.env,
+      cwd: setup.cwd,
+      ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc', ...setup.fds],
+      serialization: 'json',
+    });
     let settled = false;
     let answer: { value: T } | undefined;
     let failure: WireError | undefined;
@@ -85,6 +143,7 @@ function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: Worker
       stderrTail = (stderrTail + chunk).slice(-STDERR_TAIL_BYTES);
     });
     child.on('spawn', () => {
+      setup.onSpawned?.();
       if (run.niceness && child.pid) {
         try {
           setPriority(child.pid, run.niceness);
@@ -107,17 +166,18 @@ function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: Worker
     });
     // 'close', not 'exit': it comes after the IPC channel and stderr are drained, so no answer is missed.
     child.on('close', (code, signal) => {
+      if (settled) return; // stopped by us: time-out, cancel or shutdown
       if (answer) return finish(undefined, answer.value);
       if (failure) return finish(new WorkerFailure(failure));
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       const tail = stderrTail.trim().split('\n').slice(-5).join(' | ');
-      finish(
-        new WorkerFailure({
-          name: 'WorkerCrash',
-          code: 'AUDIT_CRASHED',
-          message: `the audit worker ${how} before answering (the model may crash ONNX Runtime)${tail ? `; its last output: ${tail}` : ''}`,
-        }),
-      );
+      // Its output names files and internals: it goes to the log, never into the job's problem.
+      (run.log ?? ((line: string) => console.error(line)))(`alias-audit: an audit worker ${how}${tail ? `; its last output: ${tail}` : ''}`);
+      // Past RLIMIT_DATA, V8 aborts (SIGABRT) and ORT throws bad_alloc; an outside OOM killer sends SIGKILL.
+      // A start under too small a limit aborts before it can say why.
+      const silentAbort = signal === 'SIGABRT' && stderrTail.trim() === '';
+      if (memoryBytes > 0 && (OUT_OF_MEMORY.test(stderrTail) || signal === 'SIGKILL' || silentAbort)) return finish(new WorkerFailure(memoryLimitFailure(memoryBytes)));
+      finish(new WorkerFailure({ name: 'WorkerCrash', code: 'AUDIT_CRASHED', message: `the audit worker ${how} before answering (the model may crash ONNX Runtime)` }));
     });
     child.send(request);
   });
