@@ -9,6 +9,15 @@
 # CIFAR10_DIR to a mounted copy of the official binary batches).
 # Jobs, reports and queued models live in the /data volume; mount it to keep them across
 # container restarts.
+#
+# API keys: the image listens on 0.0.0.0 inside the container, so it needs keys and refuses to
+# start without them. Give them as ALIAS_AUDIT_API_KEYS=tenant:key,... (each key 16+ characters)
+# or, better, mount a file of hashed keys and point ALIAS_AUDIT_API_KEYS_FILE at it; a line is
+# "tenant sha256:<hex>" (add " admin" for a key that sees every tenant), the hex from
+#   printf %s "$KEY" | sha256sum
+#   docker run -p 8080:8080 -v aa-data:/data -v $PWD/keys.txt:/keys.txt:ro \
+#     -e ALIAS_AUDIT_API_KEYS_FILE=/keys.txt alias-audit
+# ALIAS_AUDIT_ALLOW_UNAUTHENTICATED=true serves without keys (only behind something that authenticates).
 
 ARG NODE_VERSION=20.20.2
 ARG CUDA_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu22.04
@@ -47,6 +56,7 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/node /usr/local/bin/node
 ENV NODE_ENV=production \
     PORT=8080 \
+    ALIAS_AUDIT_HOST=0.0.0.0 \
     ALIAS_AUDIT_DATA_DIR=/data \
     ALIAS_AUDIT_CACHE=/opt/alias-audit/cache
 WORKDIR /app
@@ -71,6 +81,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     PORT=8080 \
+    ALIAS_AUDIT_HOST=0.0.0.0 \
     ALIAS_AUDIT_DATA_DIR=/data \
     ALIAS_AUDIT_CACHE=/opt/alias-audit/cache
 WORKDIR /app

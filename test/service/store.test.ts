@@ -8,17 +8,20 @@ import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
 import type { AuditReport } from '../../src/audit/report.js';
 import { ServiceError } from '../../src/service/errors.js';
 import { optionsKey } from '../../src/service/formOptions.js';
+import type { Scope } from '../../src/service/jobs/scope.js';
 import { JobStore } from '../../src/service/jobs/store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'alias-audit-store-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const sha = (c: string): string => c.repeat(64);
+/** The tenant these tests work in (tenant isolation itself: test/service/tenants.test.ts). */
+const OWN: Scope & { tenant: string } = { tenant: 'default' };
 const report = { tool: { name: 'alias-audit', version: 'test' } } as unknown as AuditReport;
 
 function newJob(store: JobStore, id: string, shaChar = 'a', samples = 10) {
   const options = { ...DEFAULT_AUDIT_OPTIONS, samples };
-  return store.create(id, { model: { sha256: sha(shaChar), bytes: 100, filename: 'm.onnx' }, options, optionsKey: optionsKey(options) });
+  return store.create(OWN, id, { model: { sha256: sha(shaChar), bytes: 100, filename: 'm.onnx' }, options, optionsKey: optionsKey(options) });
 }
 
 test('queued -> running -> succeeded stores the report once; a second finish is refused', () => {
@@ -28,13 +31,13 @@ test('queued -> running -> succeeded stores the report once; a second finish is 
   assert.equal(store.start('j1')?.attempts, 1);
   assert.equal(store.start('j1'), null, 'a running job cannot start again');
   store.progress('j1', { percent: 42, stage: 'measuring', message: '4/10 images' });
-  assert.deepEqual(store.get('j1')?.progress, { percent: 42, stage: 'measuring', message: '4/10 images' });
+  assert.deepEqual(store.get(OWN, 'j1')?.progress, { percent: 42, stage: 'measuring', message: '4/10 images' });
   assert.equal(store.succeed('j1', report), true);
   assert.equal(store.succeed('j1', report), false);
   assert.equal(store.fail('j1', new ServiceError('INTERNAL', 'x').toProblem()), false);
   assert.equal(store.reportCount('j1'), 1);
-  assert.deepEqual(store.getWithReport('j1')?.report, report);
-  assert.equal(store.modelInUse(sha('a')), false);
+  assert.deepEqual(store.getWithReport(OWN, 'j1')?.report, report);
+  assert.equal(store.modelInUse(OWN, sha('a')), false);
   store.close();
 });
 
@@ -44,31 +47,31 @@ test('a reusable job: finished before running, by model and options; failed jobs
   newJob(store, 'failed');
   store.start('failed');
   store.fail('failed', new ServiceError('NOT_ONNX', 'x').toProblem());
-  assert.equal(store.findReusable(sha('a'), key), null);
+  assert.equal(store.findReusable(OWN, sha('a'), key), null);
   newJob(store, 'running');
   store.start('running');
-  assert.equal(store.findReusable(sha('a'), key)?.id, 'running');
-  assert.equal(store.modelInUse(sha('a')), true);
+  assert.equal(store.findReusable(OWN, sha('a'), key)?.id, 'running');
+  assert.equal(store.modelInUse(OWN, sha('a')), true);
   newJob(store, 'done');
   store.start('done');
   store.succeed('done', report);
-  assert.equal(store.findReusable(sha('a'), key)?.id, 'done');
-  assert.equal(store.findReusable(sha('a'), optionsKey({ ...DEFAULT_AUDIT_OPTIONS, samples: 11 })), null);
-  assert.equal(store.findReusable(sha('b'), key), null);
+  assert.equal(store.findReusable(OWN, sha('a'), key)?.id, 'done');
+  assert.equal(store.findReusable(OWN, sha('a'), optionsKey({ ...DEFAULT_AUDIT_OPTIONS, samples: 11 })), null);
+  assert.equal(store.findReusable(OWN, sha('b'), key), null);
   store.close();
 });
 
 test('lists newest first in pages, with filters; a bad cursor is an empty page', () => {
   const store = new JobStore(join(dir, 'c.db'));
   for (let i = 0; i < 5; i++) newJob(store, `p${i}`, i % 2 ? 'b' : 'c');
-  const first = store.list({ limit: 2 });
+  const first = store.list(OWN, { limit: 2 });
   assert.deepEqual(first.items.map((j) => j.id), ['p4', 'p3']);
-  const second = store.list({ limit: 2, cursor: first.next! });
+  const second = store.list(OWN, { limit: 2, cursor: first.next! });
   assert.deepEqual(second.items.map((j) => j.id), ['p2', 'p1']);
-  const third = store.list({ limit: 2, cursor: second.next! });
+  const third = store.list(OWN, { limit: 2, cursor: second.next! });
   assert.deepEqual([third.items.map((j) => j.id), third.next], [['p0'], null]);
-  assert.deepEqual(store.list({ limit: 10, sha256: sha('b') }).items.map((j) => j.id), ['p3', 'p1']);
-  assert.deepEqual(store.list({ limit: 10, cursor: 'garbage' }), { items: [], next: null });
+  assert.deepEqual(store.list(OWN, { limit: 10, sha256: sha('b') }).items.map((j) => j.id), ['p3', 'p1']);
+  assert.deepEqual(store.list(OWN, { limit: 10, cursor: 'garbage' }), { items: [], next: null });
   store.close();
 });
 
@@ -90,9 +93,9 @@ test('after a crash, running jobs are queued again, or failed past the attempt l
   const { requeued, failed } = store.recoverInterrupted(3, new ServiceError('AUDIT_CRASHED', 'too many').toProblem());
   assert.deepEqual([requeued, failed], [['once'], ['thrice']]);
   assert.deepEqual(store.queuedIds(), ['once', 'waiting']);
-  assert.equal(store.get('thrice')?.error?.code, 'AUDIT_CRASHED');
+  assert.equal(store.get(OWN, 'thrice')?.error?.code, 'AUDIT_CRASHED');
   assert.deepEqual(store.counts(), { queued: 2, running: 0, succeeded: 0, failed: 1 });
-  assert.equal(store.delete('once'), true);
-  assert.equal(store.delete('once'), false);
+  assert.equal(store.delete(OWN, 'once'), true);
+  assert.equal(store.delete(OWN, 'once'), false);
   store.close();
 });

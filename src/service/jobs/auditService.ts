@@ -1,20 +1,25 @@
 /**
  * The audit jobs as the routes use them: submit (with the report cache), read, list, delete,
- * wait, and per-job events. Owns no HTTP; the queue behind it is an {@link AuditQueue}.
+ * wait, and per-job events. Owns no HTTP; the queue behind it is an {@link AuditQueue}. Every
+ * call for a client takes its scope (see scope.ts): other tenants' jobs do not exist for it.
  */
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import type { AuditOptions } from '../../audit/options.js';
+import { TOOL_VERSION } from '../../audit/version.js';
 import { ServiceError } from '../errors.js';
 import { optionsKey } from '../formOptions.js';
 import type { AuditQueue } from '../queue/queue.js';
 import { precheckModel } from '../worker/precheck.js';
 import { ModelFiles, sha256File } from './modelFiles.js';
 import type { RunStore } from './runStore.js';
+import type { Scope, TenantScope } from './scope.js';
 import type { JobStore, ListQuery } from './store.js';
 import type { Job, JobEvent, JobPage, JobWithReport } from './types.js';
 
 export interface Submission {
+  /** Whose job it is: cache reuse looks only at this tenant's jobs. */
+  owner: TenantScope;
   /** The upload on disk; consumed (moved or removed) by submit. */
   uploadPath: string;
   filename: string | null;
@@ -57,7 +62,10 @@ export class AuditService {
   async start(): Promise<{ requeued: string[]; failed: string[]; queued: number }> {
     const crashed = new ServiceError('AUDIT_CRASHED', `the service stopped during this audit ${this.config.maxAttempts} times; it is not retried again`).toProblem();
     const { requeued, failed } = this.store.recoverInterrupted(this.config.maxAttempts, crashed);
-    for (const id of failed) this.models.releaseIfUnused(this.store.get(id)!.model.sha256);
+    for (const id of failed) {
+      const job = this.store.get('admin', id)!;
+      this.models.releaseIfUnused(job, job.model.sha256);
+    }
     const ids = this.store.queuedIds();
     for (const jobId of ids) await this.queue.add({ jobId });
     return { requeued, failed, queued: ids.length };
@@ -76,9 +84,10 @@ export class AuditService {
     try {
       if (this.closing) throw new ServiceError('SHUTTING_DOWN', 'the service is shutting down; submit again shortly', { headers: { 'Retry-After': '10' } });
       const sha256 = await sha256File(s.uploadPath);
-      const key = optionsKey(s.options);
+      // A report of another version of the tool is not reused: the measurement may have changed.
+      const key = `${TOOL_VERSION} ${optionsKey(s.options)}`;
       if (!s.force) {
-        const existing = this.store.findReusable(sha256, key);
+        const existing = this.store.findReusable(s.owner, sha256, key);
         if (existing) return { job: existing, reused: true };
       }
       const { waiting } = await this.queue.counts();
@@ -86,9 +95,9 @@ export class AuditService {
         throw new ServiceError('QUEUE_FULL', `${waiting} audits are waiting (limit ${this.config.maxQueued}); try again later`, { headers: { 'Retry-After': '30' } });
       }
       await precheckModel({ modelPath: s.uploadPath, layout: s.options.layout });
-      await this.models.adopt(s.uploadPath, sha256);
+      await this.models.adopt(s.owner, s.uploadPath, sha256);
       // No await between adopt and create: see ModelFiles.adopt.
-      const job = this.store.create(randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key });
+      const job = this.store.create(s.owner, randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key });
       await this.queue.add({ jobId: job.id });
       return { job, reused: false };
     } finally {
@@ -96,26 +105,29 @@ export class AuditService {
     }
   }
 
-  get(id: string): JobWithReport | null {
-    return this.store.getWithReport(id);
+  get(scope: Scope, id: string): JobWithReport | null {
+    return this.store.getWithReport(scope, id);
   }
 
-  list(q: ListQuery): JobPage {
-    return this.store.list(q);
+  list(scope: Scope, q: ListQuery): JobPage {
+    return this.store.list(scope, q);
   }
 
-  /** Stops the job if it runs, then removes it and its report. False if there was none. */
-  async delete(id: string): Promise<boolean> {
-    const job = this.store.get(id);
+  /** Stops the job if it runs, then removes it and its report. False if there was none in `scope`. */
+  async delete(scope: Scope, id: string): Promise<boolean> {
+    const job = this.store.get(scope, id);
     if (!job) return false;
     await this.queue.cancel(id);
-    const deleted = this.store.delete(id);
-    this.models.releaseIfUnused(job.model.sha256);
+    const deleted = this.store.delete(scope, id);
+    this.models.releaseIfUnused(job, job.model.sha256);
     if (deleted) this.publish({ type: 'deleted', jobId: id });
     return deleted;
   }
 
-  /** Events of one job (or of all jobs when `jobId` is '*'); returns the unsubscribe function. */
+  /**
+   * Events of one job (or of all jobs when `jobId` is '*'); returns the unsubscribe function.
+   * Not scoped: a route subscribes only after it has read the job in the caller's scope.
+   */
   subscribe(jobId: string, listener: (e: JobEvent) => void): () => void {
     if (jobId === '*') {
       this.allListeners.add(listener);
@@ -132,22 +144,22 @@ export class AuditService {
 
   /**
    * Resolves with the job once it has finished, or with its current state after `timeoutMs`
-   * (or when `signal` aborts, e.g. the client went away). Null when the job is gone.
+   * (or when `signal` aborts, e.g. the client went away). Null when the job is gone (or not in `scope`).
    */
-  waitFor(id: string, timeoutMs: number, signal?: AbortSignal): Promise<JobWithReport | null> {
+  waitFor(scope: Scope, id: string, timeoutMs: number, signal?: AbortSignal): Promise<JobWithReport | null> {
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined = undefined; // set below, once the state is read
       const finish = (): void => {
         clearTimeout(timer);
         unsubscribe();
         signal?.removeEventListener('abort', finish);
-        resolve(this.get(id));
+        resolve(this.get(scope, id));
       };
       // Subscribe before reading the state, so a finish in between is not missed.
       const unsubscribe = this.subscribe(id, (e) => {
         if (FINAL.has(e.type) || e.type === 'requeued') finish();
       });
-      const job = this.store.get(id);
+      const job = this.store.get(scope, id);
       if (!job || job.status === 'succeeded' || job.status === 'failed') return finish();
       timer = setTimeout(finish, timeoutMs);
       signal?.addEventListener('abort', finish, { once: true });

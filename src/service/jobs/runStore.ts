@@ -8,6 +8,7 @@ import type Database from 'better-sqlite3';
 import type { SeriesPreprocessing } from '../../audit/monitor.js';
 import type { AuditOptions } from '../../audit/options.js';
 import type { EarlyStopSettings, EarlyStopSignal } from '../../metrics/earlyStopping.js';
+import { DEFAULT_TENANT, Scope, TenantScope, tenantWhere } from './scope.js';
 
 /**
  * Idempotent (every start runs it): a data directory from before runs existed gains the two
@@ -17,6 +18,7 @@ export const RUN_SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
+  tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
   name TEXT NOT NULL,
   options_json TEXT NOT NULL,
   signal TEXT NOT NULL CHECK (signal IN ('am', 'amRel')),
@@ -38,6 +40,8 @@ CREATE TABLE IF NOT EXISTS run_checkpoints (
 /** A run as stored: what to measure each checkpoint with, and the early-stopping rule. */
 export interface Run {
   id: string;
+  /** The tenant that created it; its checkpoints' jobs are that tenant's too. */
+  tenant: string;
   name: string;
   createdAt: string;
   /** Audit options of every checkpoint (robustness none): the same samples and preprocessing. */
@@ -51,7 +55,7 @@ export interface Run {
 }
 
 /** What a new run is made of. */
-export type NewRun = Omit<Run, 'id' | 'createdAt' | 'preprocessing'>;
+export type NewRun = Omit<Run, 'id' | 'tenant' | 'createdAt' | 'preprocessing'>;
 
 /** One epoch of a run: the audit job that measures its checkpoint. */
 export interface RunCheckpoint {
@@ -78,6 +82,7 @@ export type AddCheckpointResult = 'added' | 'epoch-exists' | 'no-run';
 interface RunRow {
   seq: number;
   id: string;
+  tenant: string;
   name: string;
   options_json: string;
   signal: EarlyStopSignal;
@@ -98,6 +103,7 @@ interface CheckpointRow {
 function toRun(row: RunRow): Run {
   return {
     id: row.id,
+    tenant: row.tenant,
     name: row.name,
     createdAt: row.created_at,
     options: JSON.parse(row.options_json) as AuditOptions,
@@ -119,41 +125,50 @@ function decodeCursor(cursor: string): number | null {
   return seq === undefined ? null : Number(seq);
 }
 
-/** Runs and their checkpoints; shares the job store's connection (and so its transactions). */
+/**
+ * Runs and their checkpoints; shares the job store's connection (and so its transactions).
+ * Calls for clients take a {@link Scope}; checkpointOfJob and pinPreprocessing serve the
+ * queue's processor, by job id.
+ */
 export class RunStore {
   constructor(private readonly db: Database.Database) {
     db.exec(RUN_SCHEMA);
     // A data directory from before runs pinned their preprocessing gains the column.
     const columns = db.prepare('PRAGMA table_info(runs)').all() as { name: string }[];
     if (!columns.some((c) => c.name === 'preprocessing_json')) db.exec('ALTER TABLE runs ADD COLUMN preprocessing_json TEXT');
+    // ... and runs from before tenants belong to the default tenant.
+    if (!columns.some((c) => c.name === 'tenant')) db.exec(`ALTER TABLE runs ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}'`);
+    db.exec('CREATE INDEX IF NOT EXISTS runs_by_tenant ON runs (tenant, seq)');
   }
 
-  create(id: string, run: NewRun): Run {
+  create(owner: TenantScope, id: string, run: NewRun): Run {
     this.db
-      .prepare('INSERT INTO runs (id, name, options_json, signal, threshold, median_window, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(id, run.name, JSON.stringify(run.options), run.settings.signal, run.settings.threshold, run.settings.window, new Date().toISOString());
-    return this.get(id)!;
+      .prepare('INSERT INTO runs (id, tenant, name, options_json, signal, threshold, median_window, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(id, owner.tenant, run.name, JSON.stringify(run.options), run.settings.signal, run.settings.threshold, run.settings.window, new Date().toISOString());
+    return this.get(owner, id)!;
   }
 
-  get(id: string): Run | null {
-    const row = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+  get(scope: Scope, id: string): Run | null {
+    const t = tenantWhere(scope);
+    const row = this.db.prepare(`SELECT * FROM runs WHERE id = ? AND ${t.sql}`).get(id, ...t.args) as RunRow | undefined;
     return row ? toRun(row) : null;
   }
 
   /** Runs newest first, `limit` at a time. */
-  list(q: { limit: number; cursor?: string }): RunPage {
+  list(scope: Scope, q: { limit: number; cursor?: string }): RunPage {
     let seq = Number.MAX_SAFE_INTEGER;
     if (q.cursor !== undefined) {
       const s = decodeCursor(q.cursor);
       if (s === null) return { items: [], next: null };
       seq = s;
     }
+    const t = tenantWhere(scope, 'r');
     const rows = this.db
       .prepare(
         `SELECT r.*, (SELECT COUNT(*) FROM run_checkpoints c WHERE c.run_id = r.id) AS checkpoints
-         FROM runs r WHERE r.seq < ? ORDER BY r.seq DESC LIMIT ?`,
+         FROM runs r WHERE r.seq < ? AND ${t.sql} ORDER BY r.seq DESC LIMIT ?`,
       )
-      .all(seq, q.limit + 1) as (RunRow & { checkpoints: number })[];
+      .all(seq, ...t.args, q.limit + 1) as (RunRow & { checkpoints: number })[];
     const page = rows.slice(0, q.limit);
     return {
       items: page.map((r) => ({ ...toRun(r), checkpoints: r.checkpoints })),
@@ -161,13 +176,21 @@ export class RunStore {
     };
   }
 
-  /** The run's checkpoints in epoch order. */
-  checkpoints(runId: string): RunCheckpoint[] {
-    return (this.db.prepare('SELECT * FROM run_checkpoints WHERE run_id = ? ORDER BY epoch').all(runId) as CheckpointRow[]).map(toCheckpoint);
+  /** The run's checkpoints in epoch order (none for a run outside `scope`). */
+  checkpoints(scope: Scope, runId: string): RunCheckpoint[] {
+    const t = tenantWhere(scope, 'r');
+    return (
+      this.db
+        .prepare(`SELECT c.* FROM run_checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.run_id = ? AND ${t.sql} ORDER BY c.epoch`)
+        .all(runId, ...t.args) as CheckpointRow[]
+    ).map(toCheckpoint);
   }
 
-  checkpoint(runId: string, epoch: number): RunCheckpoint | null {
-    const row = this.db.prepare('SELECT * FROM run_checkpoints WHERE run_id = ? AND epoch = ?').get(runId, epoch) as CheckpointRow | undefined;
+  checkpoint(scope: Scope, runId: string, epoch: number): RunCheckpoint | null {
+    const t = tenantWhere(scope, 'r');
+    const row = this.db
+      .prepare(`SELECT c.* FROM run_checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.run_id = ? AND c.epoch = ? AND ${t.sql}`)
+      .get(runId, epoch, ...t.args) as CheckpointRow | undefined;
     return row ? toCheckpoint(row) : null;
   }
 
@@ -185,14 +208,14 @@ export class RunStore {
    */
   pinPreprocessing(runId: string, preprocessing: SeriesPreprocessing): SeriesPreprocessing | null {
     this.db.prepare('UPDATE runs SET preprocessing_json = ? WHERE id = ? AND preprocessing_json IS NULL').run(JSON.stringify(preprocessing), runId);
-    return this.get(runId)?.preprocessing ?? null;
+    return this.get('admin', runId)?.preprocessing ?? null;
   }
 
   /** Links an epoch to its job, unless the epoch is taken or the run was deleted meanwhile. */
-  addCheckpoint(c: NewRunCheckpoint): AddCheckpointResult {
+  addCheckpoint(scope: Scope, c: NewRunCheckpoint): AddCheckpointResult {
     return this.db.transaction((): AddCheckpointResult => {
-      if (!this.db.prepare('SELECT 1 FROM runs WHERE id = ?').get(c.runId)) return 'no-run';
-      if (this.checkpoint(c.runId, c.epoch)) return 'epoch-exists';
+      if (!this.get(scope, c.runId)) return 'no-run';
+      if (this.checkpoint(scope, c.runId, c.epoch)) return 'epoch-exists';
       this.db
         .prepare('INSERT INTO run_checkpoints (run_id, epoch, job_id, pgd_accuracy, created_at) VALUES (?, ?, ?, ?, ?)')
         .run(c.runId, c.epoch, c.jobId, c.pgdAccuracy, new Date().toISOString());
@@ -204,10 +227,11 @@ export class RunStore {
    * Deletes the run and its checkpoint rows; returns the ids of the jobs that measured them
    * (the caller deletes those through the job service), or null when there was no run.
    */
-  delete(id: string): string[] | null {
+  delete(scope: Scope, id: string): string[] | null {
     return this.db.transaction((): string[] | null => {
-      const jobIds = this.checkpoints(id).map((c) => c.jobId);
-      return this.db.prepare('DELETE FROM runs WHERE id = ?').run(id).changes === 1 ? jobIds : null;
+      const jobIds = this.checkpoints(scope, id).map((c) => c.jobId);
+      const t = tenantWhere(scope);
+      return this.db.prepare(`DELETE FROM runs WHERE id = ? AND ${t.sql}`).run(id, ...t.args).changes === 1 ? jobIds : null;
     })();
   }
 }

@@ -9,12 +9,14 @@ import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
 import type { Problem } from '../errors.js';
 import { RunStore } from './runStore.js';
+import { DEFAULT_TENANT, Scope, TenantScope, tenantWhere } from './scope.js';
 import type { Job, JobPage, JobProgress, JobStatus, JobWithReport, NewJob } from './types.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
+  tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}',
   status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'succeeded', 'failed')),
   model_sha256 TEXT NOT NULL,
   model_bytes INTEGER NOT NULL,
@@ -30,7 +32,6 @@ CREATE TABLE IF NOT EXISTS jobs (
   progress_message TEXT NOT NULL DEFAULT '',
   error_json TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_by_audit ON jobs (model_sha256, options_key, status);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, seq);
 CREATE TABLE IF NOT EXISTS reports (
   job_id TEXT PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
@@ -39,9 +40,17 @@ CREATE TABLE IF NOT EXISTS reports (
 );
 `;
 
+/** After the migration: indexes on the tenant column, which a data dir from before tenants gains first. */
+const TENANT_INDEXES = `
+DROP INDEX IF EXISTS jobs_by_audit;
+CREATE INDEX IF NOT EXISTS jobs_by_tenant_audit ON jobs (tenant, model_sha256, options_key, status);
+CREATE INDEX IF NOT EXISTS jobs_by_tenant ON jobs (tenant, seq);
+`;
+
 interface JobRow {
   seq: number;
   id: string;
+  tenant: string;
   status: JobStatus;
   model_sha256: string;
   model_bytes: number;
@@ -71,6 +80,7 @@ function now(): string {
 function toJob(row: JobRow): Job {
   return {
     id: row.id,
+    tenant: row.tenant,
     status: row.status,
     model: { sha256: row.model_sha256, bytes: row.model_bytes, filename: row.model_filename },
     options: JSON.parse(row.options_json) as AuditOptions,
@@ -93,7 +103,11 @@ function decodeCursor(cursor: string): number | null {
   return seq === undefined ? null : Number(seq);
 }
 
-/** The job store. One instance per process owns the database file. */
+/**
+ * The job store. One instance per process owns the database file. Calls for clients take a
+ * {@link Scope}; the calls by job id without one (start, progress, succeed, fail, requeue,
+ * recovery, counts) belong to the queue and its processor, which act for the job's owner.
+ */
 export class JobStore {
   private readonly db: Database.Database;
   /** Training-monitor runs, in the same database (a checkpoint row references its job). */
@@ -106,6 +120,10 @@ export class JobStore {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // A data directory from before tenants: its jobs belong to the default tenant.
+    const columns = this.db.prepare('PRAGMA table_info(jobs)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'tenant')) this.db.exec(`ALTER TABLE jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '${DEFAULT_TENANT}'`);
+    this.db.exec(TENANT_INDEXES);
     this.runs = new RunStore(this.db);
   }
 
@@ -113,29 +131,33 @@ export class JobStore {
     if (this.db.open) this.db.close();
   }
 
-  /** Inserts a queued job and returns it. */
-  create(id: string, job: NewJob): Job {
+  /** Inserts a queued job of `owner` and returns it. */
+  create(owner: TenantScope, id: string, job: NewJob): Job {
     this.db
       .prepare(
-        `INSERT INTO jobs (id, status, model_sha256, model_bytes, model_filename, options_json, options_key, created_at)
-         VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO jobs (id, tenant, status, model_sha256, model_bytes, model_filename, options_json, options_key, created_at)
+         VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
       )
-      .run(id, job.model.sha256, job.model.bytes, job.model.filename, JSON.stringify(job.options), job.optionsKey, now());
-    return this.get(id)!;
+      .run(id, owner.tenant, job.model.sha256, job.model.bytes, job.model.filename, JSON.stringify(job.options), job.optionsKey, now());
+    return this.get(owner, id)!;
   }
 
-  get(id: string): Job | null {
-    const row = this.db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as JobRow | undefined;
+  get(scope: Scope, id: string): Job | null {
+    const t = tenantWhere(scope);
+    const row = this.db.prepare(`SELECT * FROM jobs WHERE id = ? AND ${t.sql}`).get(id, ...t.args) as JobRow | undefined;
     return row ? toJob(row) : null;
   }
 
-  getWithReport(id: string): JobWithReport | null {
-    const job = this.get(id);
-    return job ? { ...job, report: job.status === 'succeeded' ? this.report(id) : null } : null;
+  getWithReport(scope: Scope, id: string): JobWithReport | null {
+    const job = this.get(scope, id);
+    return job ? { ...job, report: job.status === 'succeeded' ? this.report(scope, id) : null } : null;
   }
 
-  report(id: string): AuditReport | null {
-    const row = this.db.prepare('SELECT report_json FROM reports WHERE job_id = ?').get(id) as { report_json: string } | undefined;
+  report(scope: Scope, id: string): AuditReport | null {
+    const t = tenantWhere(scope, 'j');
+    const row = this.db
+      .prepare(`SELECT r.report_json FROM reports r JOIN jobs j ON j.id = r.job_id WHERE r.job_id = ? AND ${t.sql}`)
+      .get(id, ...t.args) as { report_json: string } | undefined;
     return row ? (JSON.parse(row.report_json) as AuditReport) : null;
   }
 
@@ -148,23 +170,25 @@ export class JobStore {
    * The newest job that answers this model and these options without a new audit: a finished
    * one, or one that is queued or running (so identical concurrent uploads share one audit).
    * A run's checkpoint is not one: under `auto` it is measured with the run's preprocessing,
-   * which need not be what `auto` picks for this model alone.
+   * which need not be what `auto` picks for this model alone. Only the owner's own jobs: a
+   * tenant never learns that another one audited the same model.
    */
-  findReusable(sha256: string, optionsKey: string): Job | null {
+  findReusable(owner: TenantScope, sha256: string, optionsKey: string): Job | null {
     const row = this.db
       .prepare(
-        `SELECT * FROM jobs WHERE model_sha256 = ? AND options_key = ? AND status IN ('queued', 'running', 'succeeded')
+        `SELECT * FROM jobs WHERE tenant = ? AND model_sha256 = ? AND options_key = ? AND status IN ('queued', 'running', 'succeeded')
            AND id NOT IN (SELECT job_id FROM run_checkpoints)
          ORDER BY (status = 'succeeded') DESC, seq DESC LIMIT 1`,
       )
-      .get(sha256, optionsKey) as JobRow | undefined;
+      .get(owner.tenant, sha256, optionsKey) as JobRow | undefined;
     return row ? toJob(row) : null;
   }
 
   /** Jobs newest first, `limit` at a time. */
-  list(q: ListQuery): JobPage {
-    const where: string[] = [];
-    const args: (string | number)[] = [];
+  list(scope: Scope, q: ListQuery): JobPage {
+    const t = tenantWhere(scope);
+    const where: string[] = [t.sql];
+    const args: (string | number)[] = [...t.args];
     if (q.cursor !== undefined) {
       const seq = decodeCursor(q.cursor);
       if (seq === null) return { items: [], next: null };
@@ -179,7 +203,7 @@ export class JobStore {
       where.push('model_sha256 = ?');
       args.push(q.sha256);
     }
-    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`;
+    const sql = `SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY seq DESC LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, q.limit + 1) as JobRow[];
     const page = rows.slice(0, q.limit);
     return { items: page.map(toJob), next: rows.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null };
@@ -199,7 +223,7 @@ export class JobStore {
          WHERE id = ? AND status = 'queued'`,
       )
       .run(now(), id);
-    return info.changes === 1 ? this.get(id) : null;
+    return info.changes === 1 ? this.get('admin', id) : null;
   }
 
   progress(id: string, p: JobProgress): void {
@@ -263,14 +287,15 @@ export class JobStore {
     return { requeued, failed };
   }
 
-  /** Deletes a job and its report; false if there was none. */
-  delete(id: string): boolean {
-    return this.db.prepare('DELETE FROM jobs WHERE id = ?').run(id).changes === 1;
+  /** Deletes a job and its report; false if there was none in `scope`. */
+  delete(scope: Scope, id: string): boolean {
+    const t = tenantWhere(scope);
+    return this.db.prepare(`DELETE FROM jobs WHERE id = ? AND ${t.sql}`).run(id, ...t.args).changes === 1;
   }
 
-  /** True while some queued or running job still needs the model file with this hash. */
-  modelInUse(sha256: string): boolean {
-    return this.db.prepare(`SELECT 1 FROM jobs WHERE model_sha256 = ? AND status IN ('queued', 'running') LIMIT 1`).get(sha256) !== undefined;
+  /** True while some queued or running job of `owner` still needs its model file with this hash. */
+  modelInUse(owner: TenantScope, sha256: string): boolean {
+    return this.db.prepare(`SELECT 1 FROM jobs WHERE tenant = ? AND model_sha256 = ? AND status IN ('queued', 'running') LIMIT 1`).get(owner.tenant, sha256) !== undefined;
   }
 
   counts(): Record<JobStatus, number> {

@@ -23,6 +23,8 @@ export interface JobModel {
 /** One audit job; `report` only when succeeded, `error` only when failed. */
 export interface Job {
   id: string;
+  /** The tenant that submitted it (see scope.ts); never shown to other tenants. */
+  tenant: string;
   status: JobStatus;
   model: JobModel;
   options: AuditOptions;
@@ -41,7 +43,10 @@ export type JobWithReport = Job & { report: AuditReport | null };
 export interface NewJob {
   model: JobModel;
   options: AuditOptions;
-  /** Canonical text of the options: the cache key together with the model's sha256. */
+  /**
+   * The tool's version and the canonical text of the options: the cache key together with the
+   * model's sha256 and the tenant (a report from another version is not reused).
+   */
   optionsKey: string;
 }
 

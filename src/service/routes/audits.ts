@@ -3,8 +3,11 @@ import { Request, Response, Router } from 'express';
 import type { ServiceConfig } from '../config.js';
 import { ServiceError } from '../errors.js';
 import { flag, formOptions } from '../formOptions.js';
+import { ownerOf, scopeOf } from '../http/auth.js';
+import { uploadChecked } from '../http/inFlight.js';
 import { sendProblem } from '../http/problem.js';
 import type { AuditService } from '../jobs/auditService.js';
+import type { Scope } from '../jobs/scope.js';
 import type { JobStatus, JobWithReport } from '../jobs/types.js';
 import { AuditResults, auditResults, jobLinks, jobListItem, jobSummary, jobView } from '../jobs/views.js';
 import type { ServiceMetrics } from '../metrics.js';
@@ -21,15 +24,15 @@ const DEFAULT_WAIT_S = 120;
 /** Results of finished audits kept in memory for the list (a report never changes once stored). */
 const RESULTS_CACHE_SIZE = 5000;
 
-/** The headline results of succeeded jobs, read from each report once. */
+/** The headline results of succeeded jobs, read from each report once; asked only for jobs the caller's list holds. */
 class ResultsCache {
   private readonly byJob = new Map<string, AuditResults | null>();
 
   constructor(private readonly service: AuditService) {}
 
-  of(jobId: string): AuditResults | null {
+  of(scope: Scope, jobId: string): AuditResults | null {
     if (this.byJob.has(jobId)) return this.byJob.get(jobId)!;
-    const report = this.service.get(jobId)?.report;
+    const report = this.service.get(scope, jobId)?.report;
     const results = report ? auditResults(report) : null;
     if (report) {
       // Oldest first out: a Map iterates in insertion order.
@@ -75,12 +78,14 @@ export function auditsRouter({ config, service, readiness, metrics }: AuditsRout
     const samplesError = readiness.samplesError();
     if (samplesError) throw new ServiceError(samplesError.name === 'DataIntegrityError' ? 'DATA_INTEGRITY' : 'DATA_UNAVAILABLE', samplesError.message);
     const { job, reused } = await service.submit({
+      owner: ownerOf(res),
       uploadPath: file.path,
       filename: file.originalname || null,
       bytes: file.size,
       options,
       force: flag(req.query.force) || flag(body.force),
     });
+    uploadChecked(res); // a waiting request no longer holds an upload slot
     if (reused) metrics.cached();
     res.location(jobLinks(job.id).self);
     if (flag(req.query.wait)) {
@@ -88,7 +93,7 @@ export function auditsRouter({ config, service, readiness, metrics }: AuditsRout
       const timeoutMs = Math.min(seconds * 1000, config.maxWaitMs);
       const gone = new AbortController();
       res.on('close', () => gone.abort());
-      const finished = await service.waitFor(job.id, timeoutMs, gone.signal);
+      const finished = await service.waitFor(scopeOf(res), job.id, timeoutMs, gone.signal);
       if (!finished) throw job404(job.id); // deleted while we waited
       if (!res.writableEnded && !gone.signal.aborted) answerWaited(res, finished, reused);
       return;
@@ -98,23 +103,24 @@ export function auditsRouter({ config, service, readiness, metrics }: AuditsRout
 
   router.get('/audits', (req, res) => {
     const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
-    const page = service.list({
+    const scope = scopeOf(res);
+    const page = service.list(scope, {
       limit,
       cursor: typeof req.query.cursor === 'string' ? req.query.cursor : undefined,
       status: typeof req.query.status === 'string' ? (req.query.status as JobStatus) : undefined,
       sha256: typeof req.query.sha256 === 'string' ? req.query.sha256 : undefined,
     });
-    res.json({ items: page.items.map((j) => jobListItem(j, j.status === 'succeeded' ? results.of(j.id) : null)), next: page.next });
+    res.json({ items: page.items.map((j) => jobListItem(j, j.status === 'succeeded' ? results.of(scope, j.id) : null)), next: page.next });
   });
 
   router.get('/audits/:id', (req, res) => {
-    const job = service.get(req.params.id);
+    const job = service.get(scopeOf(res), req.params.id);
     if (!job) throw job404(req.params.id);
     res.json(jobView(job));
   });
 
   router.get('/audits/:id/report', (req, res) => {
-    const job = service.get(req.params.id);
+    const job = service.get(scopeOf(res), req.params.id);
     if (!job) throw job404(req.params.id);
     if (job.status === 'failed' && job.error) return sendProblem(res, job.error, req.originalUrl.split('?')[0]);
     if (job.status !== 'succeeded' || !job.report) {
@@ -124,7 +130,7 @@ export function auditsRouter({ config, service, readiness, metrics }: AuditsRout
   });
 
   router.delete('/audits/:id', async (req, res) => {
-    if (!(await service.delete(req.params.id))) throw job404(req.params.id);
+    if (!(await service.delete(scopeOf(res), req.params.id))) throw job404(req.params.id);
     res.status(204).end();
   });
 

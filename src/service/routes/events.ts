@@ -4,6 +4,7 @@
  */
 import { Router } from 'express';
 import { ServiceError } from '../errors.js';
+import { scopeOf } from '../http/auth.js';
 import type { AuditService } from '../jobs/auditService.js';
 import type { JobEvent } from '../jobs/types.js';
 import { jobSummary } from '../jobs/views.js';
@@ -16,6 +17,7 @@ export function eventsRouter(service: AuditService): Router {
 
   router.get('/audits/:id/events', (req, res) => {
     const id = req.params.id;
+    const scope = scopeOf(res);
     let seq = 0;
     let ended = false;
     const send = (event: string, data: unknown): void => {
@@ -29,7 +31,7 @@ export function eventsRouter(service: AuditService): Router {
       res.end();
     };
     const summary = (): Record<string, unknown> | null => {
-      const job = service.get(id);
+      const job = service.get(scope, id);
       return job ? jobSummary(job) : null;
     };
     // Subscribe before the snapshot: an event between the two then still arrives (after it).

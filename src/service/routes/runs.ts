@@ -13,9 +13,12 @@ import { DEFAULT_EARLY_STOP } from '../../metrics/earlyStopping.js';
 import type { ServiceConfig } from '../config.js';
 import { ServiceError } from '../errors.js';
 import { flag, formOptions } from '../formOptions.js';
+import { ownerOf, scopeOf } from '../http/auth.js';
+import { uploadChecked } from '../http/inFlight.js';
 import { sendProblem } from '../http/problem.js';
 import type { AuditService } from '../jobs/auditService.js';
 import type { NewRun, Run } from '../jobs/runStore.js';
+import type { Scope } from '../jobs/scope.js';
 import { CheckpointState, runLinks, RunSeries, runSeries, runSummary, runView } from '../jobs/runViews.js';
 import type { Readiness } from '../readiness.js';
 
@@ -69,9 +72,9 @@ function epochExists(runId: string, epoch: number): ServiceError {
 }
 
 /** The run's checkpoints with their jobs as they are now, and the decision over them. */
-function seriesOf(service: AuditService, run: Run): RunSeries {
-  const states = service.runs.checkpoints(run.id).flatMap((checkpoint): CheckpointState[] => {
-    const job = service.get(checkpoint.jobId);
+function seriesOf(service: AuditService, scope: Scope, run: Run): RunSeries {
+  const states = service.runs.checkpoints(scope, run.id).flatMap((checkpoint): CheckpointState[] => {
+    const job = service.get(scope, checkpoint.jobId);
     return job ? [{ checkpoint, job }] : [];
   });
   return runSeries(run, states);
@@ -82,7 +85,7 @@ function seriesOf(service: AuditService, run: Run): RunSeries {
  * with `wait`, a failed checkpoint answers its problem (as POST /audit?wait=true does).
  */
 function answerCheckpoint(res: Response, service: AuditService, run: Run, epoch: number, waited: boolean): void {
-  const series = seriesOf(service, run);
+  const series = seriesOf(service, scopeOf(res), run);
   const entry = series.entries.find((e) => e.epoch === epoch);
   if (!entry) throw new ServiceError('NOT_FOUND', `the checkpoint of epoch ${epoch} was deleted`);
   if (waited && entry.error) return sendProblem(res, entry.error, runLinks(run.id).checkpoints);
@@ -93,12 +96,12 @@ export function runsRouter({ config, service, readiness }: RunsRouterDeps): Rout
   const router = Router();
 
   router.post('/runs', (req, res) => {
-    const run = service.runs.create(randomUUID(), newRun((req.body ?? {}) as Record<string, unknown>));
+    const run = service.runs.create(ownerOf(res), randomUUID(), newRun((req.body ?? {}) as Record<string, unknown>));
     res.location(runLinks(run.id).self).status(201).json(runView(run, runSeries(run, [])));
   });
 
   router.get('/runs', (req, res) => {
-    const page = service.runs.list({
+    const page = service.runs.list(scopeOf(res), {
       limit: req.query.limit === undefined ? 20 : Number(req.query.limit),
       cursor: typeof req.query.cursor === 'string' ? req.query.cursor : undefined,
     });
@@ -106,36 +109,41 @@ export function runsRouter({ config, service, readiness }: RunsRouterDeps): Rout
   });
 
   router.get('/runs/:id', (req, res) => {
-    const run = service.runs.get(req.params.id);
+    const scope = scopeOf(res);
+    const run = service.runs.get(scope, req.params.id);
     if (!run) throw run404(req.params.id);
-    res.json(runView(run, seriesOf(service, run)));
+    res.json(runView(run, seriesOf(service, scope, run)));
   });
 
   router.delete('/runs/:id', async (req, res) => {
-    const jobIds = service.runs.delete(req.params.id);
+    const scope = scopeOf(res);
+    const jobIds = service.runs.delete(scope, req.params.id);
     if (!jobIds) throw run404(req.params.id);
     // The checkpoints' audits go with the run (a running one is stopped first).
-    for (const jobId of jobIds) await service.delete(jobId);
+    for (const jobId of jobIds) await service.delete(scope, jobId);
     res.status(204).end();
   });
 
   router.post('/runs/:id/checkpoints', async (req, res) => {
-    const run = service.runs.get(req.params.id);
+    const scope = scopeOf(res);
+    const run = service.runs.get(scope, req.params.id);
     if (!run) throw run404(req.params.id);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const epoch = Number(body.epoch);
     // Before the upload is hashed and checked: a repeated post is answered at once.
-    if (service.runs.checkpoint(run.id, epoch)) throw epochExists(run.id, epoch);
+    if (service.runs.checkpoint(scope, run.id, epoch)) throw epochExists(run.id, epoch);
     const pgdText = text(body.pgdAccuracy);
     const pgdAccuracy = pgdText === undefined ? null : parseFraction('pgdAccuracy', pgdText, 0, 1);
     const file = uploadedCheckpoint(req);
     const samplesError = readiness.samplesError();
     if (samplesError) throw new ServiceError(samplesError.name === 'DataIntegrityError' ? 'DATA_INTEGRITY' : 'DATA_UNAVAILABLE', samplesError.message);
     // force: every checkpoint owns its job, so deleting the run cannot take another client's audit.
-    const { job } = await service.submit({ uploadPath: file.path, filename: file.originalname || null, bytes: file.size, options: run.options, force: true });
-    const added = service.runs.addCheckpoint({ runId: run.id, epoch, jobId: job.id, pgdAccuracy });
+    // The job belongs to the run's tenant (an admin posting to another tenant's run adds to it).
+    const { job } = await service.submit({ owner: { tenant: run.tenant }, uploadPath: file.path, filename: file.originalname || null, bytes: file.size, options: run.options, force: true });
+    uploadChecked(res); // a waiting request no longer holds an upload slot
+    const added = service.runs.addCheckpoint(scope, { runId: run.id, epoch, jobId: job.id, pgdAccuracy });
     if (added !== 'added') {
-      await service.delete(job.id); // the epoch was taken, or the run deleted, while the upload was checked
+      await service.delete(scope, job.id); // the epoch was taken, or the run deleted, while the upload was checked
       throw added === 'no-run' ? run404(run.id) : epochExists(run.id, epoch);
     }
     const waited = flag(req.query.wait);
@@ -143,9 +151,9 @@ export function runsRouter({ config, service, readiness }: RunsRouterDeps): Rout
       const seconds = req.query.timeout === undefined ? DEFAULT_WAIT_S : Number(req.query.timeout);
       const gone = new AbortController();
       res.on('close', () => gone.abort());
-      await service.waitFor(job.id, Math.min(seconds * 1000, config.maxWaitMs), gone.signal);
+      await service.waitFor(scope, job.id, Math.min(seconds * 1000, config.maxWaitMs), gone.signal);
       if (res.writableEnded || gone.signal.aborted) return;
-      if (!service.runs.get(run.id)) throw run404(run.id); // deleted while we waited
+      if (!service.runs.get(scope, run.id)) throw run404(run.id); // deleted while we waited
     }
     answerCheckpoint(res, service, run, epoch, waited);
   });
