@@ -17,6 +17,7 @@ import express, { Request, Response, Router } from 'express';
 import { esc } from '../../report/format.js';
 import { renderReportHtml } from '../../report/html.js';
 import { auditFormSpec, AuditFormSpec, FormChoice } from '../formOptions.js';
+import { principalOf, scopeOf } from '../http/auth.js';
 import type { AuditService } from '../jobs/auditService.js';
 import type { JobWithReport } from '../jobs/types.js';
 import { renderStatusPage } from './statusPage.js';
@@ -77,6 +78,42 @@ export function renderUploadPage(template: string, spec: AuditFormSpec = auditFo
 
 let uploadPage: string | undefined;
 
+/** A session's length in words for the sign-in page: "8 hours", "30 minutes". */
+function lengthInWords(ms: number): string {
+  const [n, unit] = ms >= 3_600_000 && ms % 3_600_000 === 0 ? [ms / 3_600_000, 'hour'] : [Math.max(1, Math.round(ms / 60_000)), 'minute'];
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * The sign-in page (static/signin.html) with the session's length and, after a refused key,
+ * the reason in an alert; its form posts the key to `POST /session` (no script needed).
+ */
+export function renderSignInPage(template: string, sessionTtlMs: number, message?: string): string {
+  const slots: Record<string, string> = {
+    ttl: esc(lengthInWords(sessionTtlMs)),
+    message: message ? `<div id="signin-error" class="error" role="alert">${esc(message)}</div>` : '',
+  };
+  return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    const value = slots[name];
+    if (value === undefined) throw new Error(`signin.html has a slot {{${name}}} that the server does not fill`);
+    return value;
+  });
+}
+
+let signInTemplate: string | undefined;
+
+/** Sends the sign-in page (status 200, or 401 after a refused key). */
+export function sendSignInPage(res: Response, sessionTtlMs: number, status = 200, message?: string): void {
+  signInTemplate ??= readFileSync(join(STATIC_DIR, 'signin.html'), 'utf8');
+  res.status(status).set('Cache-Control', 'no-store').type('html').send(renderSignInPage(signInTemplate, sessionTtlMs, message));
+}
+
+/** How the pages treat callers: with API keys on, `/` signs in whoever has no principal yet. */
+export interface PagesOptions {
+  signInRequired: boolean;
+  sessionTtlMs: number;
+}
+
 /** The report page, or while the audit is queued or running a page that follows it and reloads. */
 function reportPage(res: Response, job: JobWithReport): void {
   res.set('Cache-Control', 'no-store');
@@ -99,12 +136,14 @@ function reportPage(res: Response, job: JobWithReport): void {
 }
 
 /** The pages and their assets; on the API's paths it answers only requests that want HTML. */
-export function pagesRouter(service: AuditService): Router {
+export function pagesRouter(service: AuditService, options: PagesOptions = { signInRequired: false, sessionTtlMs: 0 }): Router {
   const router = Router();
   router.use('/assets/vendor/chart.js', express.static(CHART_JS_DIR, { index: false, maxAge: '1d' }));
   router.use('/assets', express.static(STATIC_DIR, { index: false }));
 
   router.get('/', (_req, res) => {
+    // A browser cannot send a bearer key: without a session (or a key) it gets the sign-in form.
+    if (options.signInRequired && principalOf(res) === undefined) return sendSignInPage(res, options.sessionTtlMs);
     uploadPage ??= renderUploadPage(readFileSync(join(STATIC_DIR, 'index.html'), 'utf8'));
     res.set('Cache-Control', 'no-cache').type('html').send(uploadPage);
   });
@@ -112,7 +151,7 @@ export function pagesRouter(service: AuditService): Router {
   router.get('/audits/:id/report', (req, res, next) => {
     res.vary('Accept');
     if (!wantsHtml(req)) return next();
-    const job = service.get(req.params.id);
+    const job = service.get(scopeOf(res), req.params.id);
     // A missing or failed audit answers as the API does (problem+json), from the JSON route.
     if (!job || job.status === 'failed') return next();
     reportPage(res, job);
@@ -120,7 +159,7 @@ export function pagesRouter(service: AuditService): Router {
 
   router.get('/runs/:id', (req, res, next) => {
     res.vary('Accept');
-    if (!wantsHtml(req) || !service.runs.get(req.params.id)) return next();
+    if (!wantsHtml(req) || !service.runs.get(scopeOf(res), req.params.id)) return next();
     sendPage(res, 'run.html');
   });
 

@@ -59,5 +59,35 @@ window.aliasAudit = (() => {
     tbody.replaceChildren(...(rows.length ? rows : [el('tr', {}, el('td', { colspan: tbody.parentElement.querySelectorAll('thead th').length }, empty))]));
   }
 
-  return { el, getJson, metric, percent, progressOf, when, fillTable };
+  /**
+   * Who the page acts for (GET /session), once per page: with API keys on, a signed-in session
+   * and its CSRF token, which every state-changing request sends in a header (sessionHeaders).
+   */
+  let sessionInfo = null;
+  function session() {
+    sessionInfo = sessionInfo || getJson('/session').catch(() => ({ authentication: 'none' }));
+    return sessionInfo;
+  }
+
+  /** Headers for a POST or DELETE from the page: the session's CSRF token when it has one. */
+  async function sessionHeaders(headers) {
+    const s = await session();
+    return s.csrfToken ? { ...headers, 'X-CSRF-Token': s.csrfToken } : { ...headers };
+  }
+
+  /** Shows "tenant · Sign out" in the page's header when signed in with a session cookie. */
+  async function showSession() {
+    const s = await session();
+    const nav = document.querySelector('header.top nav');
+    if (s.authentication !== 'session' || !nav) return;
+    const out = el('button', { type: 'button', id: 'signout' }, 'Sign out');
+    out.addEventListener('click', async () => {
+      out.disabled = true;
+      await fetch('/session', { method: 'DELETE', headers: await sessionHeaders({}) }).catch(() => null);
+      window.location.assign('/');
+    });
+    nav.append(el('span', { class: 'session', id: 'session-info' }, el('span', { id: 'session-tenant' }, `signed in: ${s.tenant}${s.admin ? ' (admin)' : ''}`), out));
+  }
+
+  return { el, getJson, metric, percent, progressOf, when, fillTable, session, sessionHeaders, showSession };
 })();

@@ -4,7 +4,7 @@
 'use strict';
 
 (() => {
-  const { el, getJson, metric, percent, progressOf, when, fillTable } = window.aliasAudit;
+  const { el, getJson, metric, percent, progressOf, when, fillTable, sessionHeaders, showSession } = window.aliasAudit;
   const form = document.getElementById('upload-form');
   const fileInput = document.getElementById('model-file');
   const drop = document.getElementById('drop-zone');
@@ -130,7 +130,7 @@
     progressSection.hidden = false;
     showProgress(null, '', { percent: 0, stage: 'uploading', message: fileInput.files[0].name });
     try {
-      const res = await fetch('/audit', { method: 'POST', body: formData(), headers: { Accept: 'application/json' } });
+      const res = await fetch('/audit', { method: 'POST', body: formData(), headers: await sessionHeaders({ Accept: 'application/json' }) });
       const body = await res.json().catch(() => ({}));
       if (!res.ok) throw new Error(body.detail || body.title || `${res.status} ${res.statusText}`);
       if (body.status === 'succeeded') return openReport(body.id);
@@ -203,6 +203,7 @@
     }
   }
 
+  showSession();
   loadAudits();
   loadRuns();
 })();

@@ -4,7 +4,7 @@
 'use strict';
 
 (() => {
-  const { el, getJson, metric, percent, when, fillTable } = window.aliasAudit;
+  const { el, getJson, metric, percent, when, fillTable, showSession } = window.aliasAudit;
   const id = decodeURIComponent(window.location.pathname.split('/').filter(Boolean)[1] || '');
   const canvas = document.getElementById('series-chart');
   const COLOURS = { signal: '#0072B2', limit: '#D55E00', median: '#57606a', pgd: '#009E73', stop: '#b91c1c', keep: '#166534' };
@@ -190,5 +190,6 @@
   // Canvas charts keep their screen size unless told to redraw for the page.
   window.addEventListener('beforeprint', () => chart && chart.resize());
   window.addEventListener('afterprint', () => chart && chart.resize());
+  showSession();
   load();
 })();
