@@ -385,7 +385,11 @@ function countCorrect(logits: FloatTensor, labels: Uint8Array, start: number, co
   return correct;
 }
 
-function maxAmRelCheck(ops: DownsamplingReport[], limit: number): { limit: number; worst: number | null; worstNode: string | null; passed: boolean } {
+/**
+ * The `--max-am-rel` gate. It passes only on a measurement: with no op measured (no strided op,
+ * or every twin broken) there is nothing to hold under the limit, so it fails with a reason.
+ */
+function maxAmRelCheck(ops: DownsamplingReport[], limit: number): NonNullable<NonNullable<AuditReport['thresholds']>['maxAmRel']> {
   let worst: number | null = null;
   let worstNode: string | null = null;
   for (const op of ops) {
@@ -395,5 +399,9 @@ function maxAmRelCheck(ops: DownsamplingReport[], limit: number): { limit: numbe
       worstNode = op.node;
     }
   }
-  return { limit, worst, worstNode, passed: worst === null || worst <= limit };
+  if (worst === null) {
+    const reason = ops.length === 0 ? 'the model has no strided downsampling op to measure' : `none of the ${ops.length} downsampling ops could be measured (see their twin checks)`;
+    return { limit, worst, worstNode, passed: false, reason };
+  }
+  return { limit, worst, worstNode, passed: worst <= limit };
 }

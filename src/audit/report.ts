@@ -94,7 +94,8 @@ export interface AuditReport {
   /** What may make the report unreliable, one sentence each: preprocessing, accuracy near chance, broken twins. */
   flags: string[];
   thresholds?: {
-    maxAmRel?: { limit: number; worst: number | null; worstNode: string | null; passed: boolean };
+    /** `reason` says why the gate failed without a measurement (no op had an amRel). */
+    maxAmRel?: { limit: number; worst: number | null; worstNode: string | null; passed: boolean; reason?: string };
     minRobustAccuracy?: { limit: number; value: number; passed: boolean };
   };
   timings: {

@@ -82,7 +82,7 @@ async function auditAction(model: string, values: Values): Promise<number> {
   let code = EXIT_PASS;
   const amRel = report.thresholds?.maxAmRel;
   if (amRel && !amRel.passed) {
-    stderrLine(`amRel ${amRel.worst?.toFixed(4)} of ${amRel.worstNode} exceeds --max-am-rel ${amRel.limit}`);
+    stderrLine(amRel.worst === null ? `--max-am-rel ${amRel.limit} fails: ${amRel.reason ?? 'no downsampling op was measured'}` : `amRel ${amRel.worst.toFixed(4)} of ${amRel.worstNode} exceeds --max-am-rel ${amRel.limit}`);
     code = EXIT_THRESHOLD;
   }
   const robust = report.thresholds?.minRobustAccuracy;

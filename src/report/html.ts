@@ -102,7 +102,7 @@ function candidatesLine(report: AuditReport): string {
 function thresholdLines(report: AuditReport): string[] {
   const lines: string[] = [];
   const am = report.thresholds?.maxAmRel;
-  if (am) lines.push(`threshold maxAmRel ${am.limit}: ${am.passed ? 'passed' : `failed (${metric(am.worst)} at ${am.worstNode})`}`);
+  if (am) lines.push(`threshold maxAmRel ${am.limit}: ${am.passed ? 'passed' : am.worst === null ? `failed (${am.reason ?? 'nothing measured'})` : `failed (${metric(am.worst)} at ${am.worstNode})`}`);
   const ra = report.thresholds?.minRobustAccuracy;
   if (ra) lines.push(`threshold minRobustAccuracy ${ra.limit}: ${ra.passed ? 'passed' : `failed (${percent(ra.value)})`}`);
   return lines;

@@ -3,6 +3,8 @@
  * `code`, HTTP status and title (RFC 9457 problem details). Routes throw {@link ServiceError};
  * errors from the layers below are classified here, once, by {@link toServiceError}.
  */
+import { homedir, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { DataIntegrityError, DataUnavailableError } from '../data/errors.js';
 import { InvalidOptionError } from '../data/preprocess.js';
 import { InvalidEarlyStop } from '../metrics/earlyStopping.js';
@@ -14,7 +16,10 @@ export const PROBLEMS = {
   VALIDATION_FAILED: { status: 400, title: 'Request does not match the API specification' },
   MODEL_MISSING: { status: 400, title: 'No model file in the upload' },
   UNEXPECTED_FILE: { status: 400, title: 'Unexpected file in the upload' },
+  MALFORMED_UPLOAD: { status: 400, title: 'Malformed multipart upload' },
   UNAUTHORIZED: { status: 401, title: 'Missing or unknown API key' },
+  CROSS_ORIGIN: { status: 403, title: 'Cross-origin request refused' },
+  CSRF_TOKEN_INVALID: { status: 403, title: 'Missing or wrong CSRF token' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   AUDIT_NOT_FINISHED: { status: 409, title: 'The audit has not finished' },
@@ -26,11 +31,14 @@ export const PROBLEMS = {
   NOT_ONNX: { status: 422, title: 'Not an ONNX model' },
   TRUNCATED: { status: 422, title: 'Truncated model file' },
   EXTERNAL_DATA: { status: 422, title: 'Model uses external data' },
+  MODEL_LIMIT: { status: 422, title: 'Model over a limit' },
   NO_IMAGE_INPUT: { status: 422, title: 'Not an image classifier' },
   MULTIPLE_IMAGE_INPUTS: { status: 422, title: 'More than one image input' },
   UNSUPPORTED_MODEL: { status: 422, title: 'Unsupported model' },
   AUDIT_TIMEOUT: { status: 422, title: 'Audit exceeded its time limit' },
+  MEMORY_LIMIT: { status: 422, title: 'Audit exceeds the worker memory limit' },
   RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  TOO_MANY_IN_FLIGHT: { status: 429, title: 'Too many requests of this kind in flight' },
   INTERNAL: { status: 500, title: 'Internal server error' },
   AUDIT_CRASHED: { status: 500, title: 'Audit worker crashed' },
   DATA_UNAVAILABLE: { status: 503, title: 'CIFAR-10 test set unavailable' },
@@ -38,6 +46,7 @@ export const PROBLEMS = {
   QUEUE_FULL: { status: 503, title: 'Audit queue is full' },
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
   NOT_READY: { status: 503, title: 'Service not ready' },
+  SERVICE_BUSY: { status: 503, title: 'Service at capacity' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;
@@ -133,14 +142,65 @@ export function toServiceError(err: unknown): ServiceError {
 }
 
 /**
+ * Directories of this machine that no answer may name: where the server runs, its home, its
+ * temporary files and its installation. Longest first, so a nested one is replaced whole.
+ */
+const PRIVATE_DIRS: readonly string[] = [process.cwd(), homedir(), tmpdir(), fileURLToPath(new URL('../../', import.meta.url))]
+  .map((d) => d.replace(/[\\/]+$/, ''))
+  .filter((d, i, all) => d.length > 1 && all.indexOf(d) === i)
+  .sort((a, b) => b.length - a.length);
+
+/** The rest of a path after a directory, and what may follow a directory's name. */
+const PATH_TAIL = String.raw`(?:[\\/][^\s'"\`<>]*)?`;
+const PATH_END = String.raw`(?=$|[\\/\s'"\`<>),;:])`;
+const PRIVATE_DIR_PATTERNS = PRIVATE_DIRS.map((d) => new RegExp(`(?:file://)?${d.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}${PATH_END}${PATH_TAIL}`, 'g'));
+/**
+ * Absolute paths under the usual system roots (a segment and a slash, so that URL paths such
+ * as /runs/{id} and ONNX node names such as /layer1/conv/Conv stay), and Windows drive paths.
+ */
+const SYSTEM_PATH = /(?:file:\/\/)?\/(?:home|root|tmp|var|usr|etc|opt|srv|mnt|media|proc|sys|dev|run|private|Users|Volumes|work|snap|nix)\/[^\s'"`<>]*|\b[A-Za-z]:\\[^\s'"`<>]*/g;
+/** Longest detail an answer carries; a longer one is cut (the log has it whole). */
+const MAX_DETAIL = 1000;
+
+/**
+ * A message as a client may see it: no stack frames, no file paths of this machine (each
+ * becomes `<path>`), at most {@link MAX_DETAIL} characters. The full text belongs in the log.
+ */
+export function publicDetail(message: string): string {
+  let text = message
+    .split('\n')
+    .filter((line) => !/^\s*at\s/.test(line))
+    .join('\n')
+    .trim();
+  for (const pattern of PRIVATE_DIR_PATTERNS) text = text.replace(pattern, '<path>');
+  text = text.replace(SYSTEM_PATH, '<path>');
+  return text.length > MAX_DETAIL ? `${text.slice(0, MAX_DETAIL - 1)}…` : text;
+}
+
+/**
  * Classifies an error that ended an audit job; stored with the job and answered by `?wait=true`.
  * `name`/`code` come over IPC from the worker, so this works on plain objects, not classes.
+ * The problem never carries the worker's raw words: paths are removed, a crashed worker's output
+ * and an unexpected error's message are left out. `log` gets the full message whenever the
+ * problem's detail differs from it.
  */
-export function jobFailureProblem(failure: { name?: string; code?: string; message: string }): Problem {
-  if (failure.name === 'InvalidOptionError') return new ServiceError('INVALID_OPTION', failure.message).toProblem();
-  if (failure.name === 'ModelError') return new ServiceError(isProblemCode(failure.code) ? failure.code : 'UNSUPPORTED_MODEL', failure.message).toProblem();
-  if (failure.name === 'DataUnavailableError') return new ServiceError('DATA_UNAVAILABLE', failure.message).toProblem();
-  if (failure.name === 'DataIntegrityError') return new ServiceError('DATA_INTEGRITY', failure.message).toProblem();
-  if (isProblemCode(failure.code)) return new ServiceError(failure.code, failure.message).toProblem();
-  return new ServiceError('INTERNAL', `the audit failed: ${failure.message}`).toProblem();
+export function jobFailureProblem(failure: { name?: string; code?: string; message: string }, log?: (message: string) => void): Problem {
+  const problem = jobFailureProblemOf(failure);
+  if (log && problem.detail !== failure.message) log(failure.message);
+  return problem;
+}
+
+function jobFailureProblemOf(failure: { name?: string; code?: string; message: string }): Problem {
+  const detail = publicDetail(failure.message);
+  if (failure.name === 'InvalidOptionError') return new ServiceError('INVALID_OPTION', detail).toProblem();
+  if (failure.name === 'ModelError') return new ServiceError(isProblemCode(failure.code) ? failure.code : 'UNSUPPORTED_MODEL', detail).toProblem();
+  if (failure.name === 'DataUnavailableError') return new ServiceError('DATA_UNAVAILABLE', detail).toProblem();
+  if (failure.name === 'DataIntegrityError') return new ServiceError('DATA_INTEGRITY', detail).toProblem();
+  if (failure.code === 'AUDIT_CRASHED') {
+    // The runner appends the worker's last stderr lines ("; its last output: ..."): log only.
+    const [what, output] = failure.message.split(/;\s*its last output:/, 2);
+    return new ServiceError('AUDIT_CRASHED', `${publicDetail(what)}${output === undefined ? '' : '; the server log has its last output'}`).toProblem();
+  }
+  if (isProblemCode(failure.code) && failure.code !== 'INTERNAL') return new ServiceError(failure.code, detail).toProblem();
+  return new ServiceError('INTERNAL', 'the audit failed with an unexpected error; the server log has the details').toProblem();
 }

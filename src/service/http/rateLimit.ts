@@ -1,12 +1,29 @@
 /**
- * Rate limits per API key (or client IP without one): submissions and deletions have a small
+ * Rate limits per tenant (or client IP without keys): submissions and deletions have a small
  * budget, reads of /audits a large one (clients poll). Runs before the upload is parsed, so a
- * limited client cannot make the server store its upload first.
+ * limited client cannot make the server store its upload first. Routes are matched as express
+ * matches them (any case, a trailing slash allowed), so `/AUDIT` and `/audit/` count as `/audit`.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
 import type { RateLimitConfig } from '../config.js';
 import { ServiceError } from '../errors.js';
+import { principalOf } from './auth.js';
+
+/**
+ * A path as the router sees it: lower case, without trailing slashes. Express routes
+ * case-insensitively and non-strictly, so every spelling it sends to a handler maps to one key.
+ */
+export function normalisedPath(path: string): string {
+  const lower = path.toLowerCase().replace(/\/+$/, '');
+  return lower === '' ? '/' : lower;
+}
+
+/** The budget a request counts against: its tenant's, else (keys off) its client address's. */
+export function callerKey(req: Request, res: Response): string {
+  const tenant = principalOf(res)?.tenant;
+  return tenant !== undefined ? `t:${tenant}` : `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`;
+}
 
 function limiter(windowMs: number, limit: number, what: string): RequestHandler {
   return rateLimit({
@@ -14,7 +31,7 @@ function limiter(windowMs: number, limit: number, what: string): RequestHandler 
     limit,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
-    keyGenerator: (req: Request, res: Response) => (res.locals.apiKeyId as string | undefined) ?? ipKeyGenerator(req.ip ?? 'unknown'),
+    keyGenerator: callerKey,
     handler: (_req, res, next) => {
       const retry = res.get('Retry-After');
       next(new ServiceError('RATE_LIMITED', `more than ${limit} ${what} in ${windowMs / 1000} s; slow down`, { headers: retry ? { 'Retry-After': retry } : {} }));
@@ -22,12 +39,16 @@ function limiter(windowMs: number, limit: number, what: string): RequestHandler 
   });
 }
 
+/** Whether a (normalised) path is one of the limited API routes. */
+function isLimited(path: string): boolean {
+  return path === '/audit' || path === '/audits' || path.startsWith('/audits/') || path === '/runs' || path.startsWith('/runs/');
+}
+
 export function rateLimits(config: RateLimitConfig): RequestHandler {
   const writes = config.writes > 0 ? limiter(config.windowMs, config.writes, 'submissions or deletions') : null;
   const reads = config.reads > 0 ? limiter(config.windowMs, config.reads, 'reads') : null;
   return (req, res, next) => {
-    const isAudits = req.path === '/audit' || req.path === '/audits' || req.path.startsWith('/audits/') || req.path === '/runs' || req.path.startsWith('/runs/');
-    if (!isAudits) return next();
+    if (!isLimited(normalisedPath(req.path))) return next();
     const l = req.method === 'GET' || req.method === 'HEAD' ? reads : writes;
     return l ? l(req, res, next) : next();
   };
