@@ -96,17 +96,7 @@ export class ModelSession {
 
   /** Runs the graph. Feeds are wrapped, not copied. Checks feed names before the runtime does. */
   async run(feeds: Record<string, FloatTensor>, fetches: readonly string[]): Promise<Record<string, FloatTensor>> {
-    const missing = this.session.inputNames.filter((n) => !(n in feeds));
-    if (missing.length) throw new Error(`missing model inputs: ${missing.join(', ')}`);
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
-    let results: ort.InferenceSession.OnnxValueMapType;
-    try {
-      results = await this.session.run(ortFeeds, [...fetches]);
-    } catch (err) {
-      const shapes = Object.entries(feeds).map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(' ');
-      throw new Error(`inference failed for inputs ${shapes}: ${firstLine(err)}`);
-    }
+    const results = await this.runRaw(feeds, fetches);
     const out: Record<string, FloatTensor> = {};
     for (const name of fetches) {
       const t = results[name];
@@ -118,20 +108,26 @@ export class ModelSession {
 
   /** Runs the graph for the sizes of its values only: dims and bytes of each fetch, of any element type. */
   async sizes(feeds: Record<string, FloatTensor>, fetches: readonly string[]): Promise<Record<string, { dims: readonly number[]; bytes: number }>> {
-    const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
-    let results: ort.InferenceSession.OnnxValueMapType;
-    try {
-      results = await this.session.run(ortFeeds, [...fetches]);
-    } catch (err) {
-      throw new Error(`inference failed: ${firstLine(err)}`);
-    }
+    const results = await this.runRaw(feeds, fetches);
     const out: Record<string, { dims: readonly number[]; bytes: number }> = {};
     for (const name of fetches) {
       const t = results[name];
       out[name] = { dims: t.dims, bytes: ArrayBuffer.isView(t.data) ? t.data.byteLength : t.size * 8 };
     }
     return out;
+  }
+
+  private async runRaw(feeds: Record<string, FloatTensor>, fetches: readonly string[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+    const missing = this.session.inputNames.filter((n) => !(n in feeds));
+    if (missing.length) throw new Error(`missing model inputs: ${missing.join(', ')}`);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+    try {
+      return await this.session.run(ortFeeds, [...fetches]);
+    } catch (err) {
+      const shapes = Object.entries(feeds).map(([n, t]) => `${n}[${t.dims.join(',')}]`).join(' ');
+      throw new Error(`inference failed for inputs ${shapes}: ${firstLine(err)}`);
+    }
   }
 
   async release(): Promise<void> {
