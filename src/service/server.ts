@@ -16,6 +16,7 @@ import { resetUploadDir } from './http/uploads.js';
 import { AuditService } from './jobs/auditService.js';
 import { ModelFiles } from './jobs/modelFiles.js';
 import { createAuditProcessor } from './jobs/processor.js';
+import type { Store } from './jobs/repository.js';
 import { JobStore } from './jobs/store.js';
 import { createMetrics } from './metrics.js';
 import { LocalQueue } from './queue/localQueue.js';
@@ -30,7 +31,7 @@ export interface RunningService {
   port: number;
   server: Server;
   app: Express;
-  store: JobStore;
+  store: Store;
   service: AuditService;
   readiness: Readiness;
   responseViolations: ResponseViolation[];
@@ -63,7 +64,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   const logger = options.logger ?? createServiceLogger();
   mkdirSync(config.dataDir, { recursive: true });
   const unlock = lockDataDir(config.dataDir);
-  let store: JobStore;
+  let store: Store;
   try {
     resetUploadDir(uploadDir(config));
     store = new JobStore(join(config.dataDir, DB_FILE));
@@ -110,7 +111,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
     server.close();
     readiness.close();
     await service.close(0);
-    store.close();
+    await store.close();
     unlock();
     throw err;
   }
@@ -127,7 +128,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       // Event streams and other open responses end now; their clients reconnect elsewhere.
       server.closeAllConnections();
       await stopped;
-      store.close();
+      await store.close();
       unlock();
     })();
     return closing;

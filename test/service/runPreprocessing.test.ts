@@ -67,45 +67,45 @@ describe('one preprocessing per run, on the job store', () => {
     file = join(dir, 'alias-audit.db');
     store = new JobStore(file);
   });
-  after(() => {
-    store.close();
+  after(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
   /** A queued job, as a checkpoint of `runId` at `epoch` when given. */
-  function job(options: AuditOptions, runId?: string, epoch?: number): string {
+  async function job(options: AuditOptions, runId?: string, epoch?: number): Promise<string> {
     const id = `job-${++jobs}`;
-    store.create(OWN, id, { model: { sha256: String(jobs).padStart(64, '0'), bytes: 1, filename: null }, options, optionsKey: id });
-    if (runId !== undefined) assert.equal(store.runs.addCheckpoint(OWN, { runId, epoch: epoch!, jobId: id, pgdAccuracy: null }), 'added');
+    await store.create(OWN, id, { model: { sha256: String(jobs).padStart(64, '0'), bytes: 1, filename: null }, options, optionsKey: id });
+    if (runId !== undefined) assert.equal(await store.runs.addCheckpoint(OWN, { runId, epoch: epoch!, jobId: id, pgdAccuracy: null }), 'added');
     return id;
   }
 
   test('a job that is no run\'s checkpoint, and a checkpoint of a run with explicit preprocessing, run once with their options', async () => {
     const plain = standIn('cifar10');
-    const done = auditWithRunPreprocessing(store.runs, job(AUTO), AUTO, plain.audit);
+    const done = auditWithRunPreprocessing(store.runs, await job(AUTO), AUTO, plain.audit);
     await plain.finish();
     assert.equal((await done).dataset.preprocessing.name, 'cifar10');
     assert.deepEqual(plain.calls, [AUTO]);
 
     const explicit = { ...AUTO, preprocess: 'imagenet' as const };
-    store.runs.create(OWN, 'run-explicit', { name: 'explicit', options: explicit, settings: DEFAULT_EARLY_STOP });
+    await store.runs.create(OWN, 'run-explicit', { name: 'explicit', options: explicit, settings: DEFAULT_EARLY_STOP });
     const given = standIn('none');
-    const measured = auditWithRunPreprocessing(store.runs, job(explicit, 'run-explicit', 1), explicit, given.audit);
+    const measured = auditWithRunPreprocessing(store.runs, await job(explicit, 'run-explicit', 1), explicit, given.audit);
     await given.finish();
     assert.equal((await measured).dataset.preprocessing.name, 'imagenet');
     assert.deepEqual(given.calls, [explicit]);
-    assert.equal(store.runs.get(OWN, 'run-explicit')?.preprocessing, null, 'nothing to pin: the options name it');
+    assert.equal((await store.runs.get(OWN, 'run-explicit'))?.preprocessing, null, 'nothing to pin: the options name it');
   });
 
   test('under auto, two checkpoints measured at once: the first to finish pins its choice, the other is measured again with it', async () => {
-    store.runs.create(OWN, 'run-race', { name: 'race', options: AUTO, settings: DEFAULT_EARLY_STOP });
+    await store.runs.create(OWN, 'run-race', { name: 'race', options: AUTO, settings: DEFAULT_EARLY_STOP });
     const first = standIn('cifar10'); // epoch 2's model: its own choice is cifar10
     const second = standIn('none'); // epoch 1's model: none
-    const epoch2 = auditWithRunPreprocessing(store.runs, job(AUTO, 'run-race', 2), AUTO, first.audit);
-    raceJob = job(AUTO, 'run-race', 1);
+    const epoch2 = auditWithRunPreprocessing(store.runs, await job(AUTO, 'run-race', 2), AUTO, first.audit);
+    raceJob = await job(AUTO, 'run-race', 1);
     const epoch1 = auditWithRunPreprocessing(store.runs, raceJob, AUTO, second.audit);
     await first.finish(); // epoch 2 finishes first, with cifar10
-    const pinned = store.runs.get(OWN, 'run-race')?.preprocessing;
+    const pinned = (await store.runs.get(OWN, 'run-race'))?.preprocessing;
     assert.deepEqual([pinned?.name, pinned?.chosenBy, pinned?.chosenOnEpoch], ['cifar10', 'auto', 2]);
     assert.equal(pinned?.candidates?.length, 3, 'the scores it was chosen on');
     await second.finish(); // epoch 1 chose none: measured again, with cifar10
@@ -118,19 +118,19 @@ describe('one preprocessing per run, on the job store', () => {
 
     // A checkpoint that starts after the pin is measured with it, once.
     const later = standIn('imagenet');
-    const epoch3 = auditWithRunPreprocessing(store.runs, job(AUTO, 'run-race', 3), AUTO, later.audit);
+    const epoch3 = auditWithRunPreprocessing(store.runs, await job(AUTO, 'run-race', 3), AUTO, later.audit);
     await later.finish();
     assert.equal((await epoch3).dataset.preprocessing.name, 'cifar10');
     assert.deepEqual(later.calls.map((o) => o.preprocess), ['cifar10']);
-    assert.equal(store.runs.get(OWN, 'run-race')?.preprocessing?.chosenOnEpoch, 2, 'the pin does not move');
+    assert.equal((await store.runs.get(OWN, 'run-race'))?.preprocessing?.chosenOnEpoch, 2, 'the pin does not move');
   });
 
   test('a choice that agrees with the pin is kept without a second measurement', async () => {
-    store.runs.create(OWN, 'run-agree', { name: 'agree', options: AUTO, settings: DEFAULT_EARLY_STOP });
+    await store.runs.create(OWN, 'run-agree', { name: 'agree', options: AUTO, settings: DEFAULT_EARLY_STOP });
     const a = standIn('none');
     const b = standIn('none');
-    const one = auditWithRunPreprocessing(store.runs, job(AUTO, 'run-agree', 1), AUTO, a.audit);
-    const two = auditWithRunPreprocessing(store.runs, job(AUTO, 'run-agree', 2), AUTO, b.audit);
+    const one = auditWithRunPreprocessing(store.runs, await job(AUTO, 'run-agree', 1), AUTO, a.audit);
+    const two = auditWithRunPreprocessing(store.runs, await job(AUTO, 'run-agree', 2), AUTO, b.audit);
     await a.finish();
     await b.finish();
     assert.deepEqual([(await one).dataset.preprocessing.chosenBy, (await two).dataset.preprocessing.chosenBy], ['auto', 'auto']);
@@ -138,39 +138,39 @@ describe('one preprocessing per run, on the job store', () => {
   });
 
   test('a checkpoint whose job starts before the route links it to the run still pins, or is measured again with the pin', async () => {
-    store.runs.create(OWN, 'run-late', { name: 'late', options: AUTO, settings: DEFAULT_EARLY_STOP });
+    await store.runs.create(OWN, 'run-late', { name: 'late', options: AUTO, settings: DEFAULT_EARLY_STOP });
     const first = standIn('imagenet');
-    const firstJob = job(AUTO);
+    const firstJob = await job(AUTO);
     const one = auditWithRunPreprocessing(store.runs, firstJob, AUTO, first.audit);
-    assert.equal(store.runs.addCheckpoint(OWN, { runId: 'run-late', epoch: 1, jobId: firstJob, pgdAccuracy: null }), 'added');
+    assert.equal(await store.runs.addCheckpoint(OWN, { runId: 'run-late', epoch: 1, jobId: firstJob, pgdAccuracy: null }), 'added');
     await first.finish();
     assert.equal((await one).dataset.preprocessing.name, 'imagenet');
-    assert.deepEqual([store.runs.get(OWN, 'run-late')?.preprocessing?.name, store.runs.get(OWN, 'run-late')?.preprocessing?.chosenOnEpoch], ['imagenet', 1]);
+    assert.deepEqual([(await store.runs.get(OWN, 'run-late'))?.preprocessing?.name, (await store.runs.get(OWN, 'run-late'))?.preprocessing?.chosenOnEpoch], ['imagenet', 1]);
 
     const second = standIn('none');
-    const secondJob = job(AUTO);
+    const secondJob = await job(AUTO);
     const two = auditWithRunPreprocessing(store.runs, secondJob, AUTO, second.audit);
-    assert.equal(store.runs.addCheckpoint(OWN, { runId: 'run-late', epoch: 2, jobId: secondJob, pgdAccuracy: null }), 'added');
+    assert.equal(await store.runs.addCheckpoint(OWN, { runId: 'run-late', epoch: 2, jobId: secondJob, pgdAccuracy: null }), 'added');
     await second.finish();
     await second.finish();
     assert.equal((await two).dataset.preprocessing.name, 'imagenet');
     assert.deepEqual(second.calls.map((o) => o.preprocess), ['auto', 'imagenet']);
   });
 
-  test('the pin survives reopening the database; a database from before pins gains the column', () => {
-    store.close();
+  test('the pin survives reopening the database; a database from before pins gains the column', async () => {
+    await store.close();
     store = new JobStore(file);
-    assert.deepEqual([store.runs.get(OWN, 'run-race')?.preprocessing?.name, store.runs.checkpointOfJob(raceJob)?.run.preprocessing?.name], ['cifar10', 'cifar10']);
-    store.close();
+    assert.deepEqual([(await store.runs.get(OWN, 'run-race'))?.preprocessing?.name, (await store.runs.checkpointOfJob(raceJob))?.run.preprocessing?.name], ['cifar10', 'cifar10']);
+    await store.close();
 
     const db = new Database(file);
     db.exec('ALTER TABLE runs DROP COLUMN preprocessing_json'); // as an older version left it
     db.close();
     store = new JobStore(file);
-    assert.equal(store.runs.get(OWN, 'run-race')?.preprocessing, null, 'an older run has no pin');
-    assert.equal(store.runs.pinPreprocessing('run-race', { name: 'none', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, chosenBy: 'auto', chosenOnEpoch: 1 })?.name, 'none');
-    assert.equal(store.runs.pinPreprocessing('run-race', { name: 'imagenet', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, chosenBy: 'auto', chosenOnEpoch: 2 })?.name, 'none', 'the first pin stays');
-    assert.equal(store.runs.pinPreprocessing('no-such-run', { name: 'none', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, chosenBy: 'auto' }), null);
+    assert.equal((await store.runs.get(OWN, 'run-race'))?.preprocessing, null, 'an older run has no pin');
+    assert.equal((await store.runs.pinPreprocessing('run-race', { name: 'none', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, chosenBy: 'auto', chosenOnEpoch: 1 }))?.name, 'none');
+    assert.equal((await store.runs.pinPreprocessing('run-race', { name: 'imagenet', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, chosenBy: 'auto', chosenOnEpoch: 2 }))?.name, 'none', 'the first pin stays');
+    assert.equal(await store.runs.pinPreprocessing('no-such-run', { name: 'none', mean: [0, 0, 0], std: [1, 1, 1], scale: 1, chosenBy: 'auto' }), null);
   });
 });
 

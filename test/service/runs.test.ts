@@ -258,23 +258,23 @@ describe('training monitor runs over HTTP', () => {
   });
 });
 
-test('a data directory from before runs existed opens, keeps its jobs and gains the run tables; opening again changes nothing', () => {
+test('a data directory from before runs existed opens, keeps its jobs and gains the run tables; opening again changes nothing', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'alias-audit-runs-db-'));
   try {
     const file = join(dir, 'alias-audit.db');
     const options = { samples: 10, batch: 50, preprocess: 'none', scale: 1, layout: 'auto', ep: 'auto', robustness: 'none', attack: {} } as const;
     let store = new JobStore(file);
-    store.create({ tenant: 'default' }, 'old-job', { model: { sha256: 'a'.repeat(64), bytes: 1, filename: null }, options, optionsKey: 'k' });
-    store.close();
+    await store.create({ tenant: 'default' }, 'old-job', { model: { sha256: 'a'.repeat(64), bytes: 1, filename: null }, options, optionsKey: 'k' });
+    await store.close();
     const db = new Database(file);
     db.exec('DROP TABLE run_checkpoints; DROP TABLE runs;'); // as an older version left it
     db.close();
     for (let i = 0; i < 2; i++) {
       store = new JobStore(file);
-      assert.equal(store.get({ tenant: 'default' }, 'old-job')?.status, 'queued');
-      assert.deepEqual(store.runs.list({ tenant: 'default' }, { limit: 10 }).items.length, i);
-      store.runs.create({ tenant: 'default' }, `run-${i}`, { name: 'r', options, settings: { signal: 'am', threshold: 0.33, window: null } });
-      store.close();
+      assert.equal((await store.get({ tenant: 'default' }, 'old-job'))?.status, 'queued');
+      assert.deepEqual((await store.runs.list({ tenant: 'default' }, { limit: 10 })).items.length, i);
+      await store.runs.create({ tenant: 'default' }, `run-${i}`, { name: 'r', options, settings: { signal: 'am', threshold: 0.33, window: null } });
+      await store.close();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

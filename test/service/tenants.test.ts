@@ -183,14 +183,14 @@ describe('with keys off, and data from before tenants', () => {
     try {
       const res = await fetch(`${svc.url}/runs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'open', samples: 10 }) });
       const id = ((await res.json()) as { id: string }).id;
-      assert.equal(svc.store.runs.get({ tenant: 'default' }, id)?.tenant, 'default');
-      assert.equal(svc.store.runs.get({ tenant: 'other' }, id), null);
+      assert.equal((await svc.store.runs.get({ tenant: 'default' }, id))?.tenant, 'default');
+      assert.equal(await svc.store.runs.get({ tenant: 'other' }, id), null);
     } finally {
       await svc.stop();
     }
   });
 
-  it('an older data dir: its jobs, runs and queued model files become the default tenant\'s', () => {
+  it('an older data dir: its jobs, runs and queued model files become the default tenant\'s', async () => {
     const dir = join(tmp, 'old-data');
     mkdirSync(join(dir, 'models'), { recursive: true });
     const sha = 'c'.repeat(64);
@@ -209,22 +209,22 @@ describe('with keys off, and data from before tenants', () => {
     db.close();
     const store = new JobStore(join(dir, DB_FILE));
     try {
-      assert.equal(store.get({ tenant: 'default' }, 'old')?.tenant, 'default');
-      assert.equal(store.get({ tenant: 'alice' }, 'old'), null);
-      assert.equal(store.runs.get({ tenant: 'default' }, 'old-run')?.tenant, 'default');
+      assert.equal((await store.get({ tenant: 'default' }, 'old'))?.tenant, 'default');
+      assert.equal(await store.get({ tenant: 'alice' }, 'old'), null);
+      assert.equal((await store.runs.get({ tenant: 'default' }, 'old-run'))?.tenant, 'default');
       const models = new ModelFiles(join(dir, 'models'), store);
       assert.ok(existsSync(models.pathOf({ tenant: 'default' }, sha)), 'the queued model moved to the default tenant');
       assert.ok(!existsSync(join(dir, 'models', `${sha}.onnx`)));
       assert.notEqual(models.pathOf({ tenant: 'alice' }, sha), models.pathOf({ tenant: 'default' }, sha));
       // Another tenant's release leaves the default tenant's file, which a queued job needs.
-      models.releaseIfUnused({ tenant: 'alice' }, sha);
-      models.releaseIfUnused({ tenant: 'default' }, sha);
+      await models.releaseIfUnused({ tenant: 'alice' }, sha);
+      await models.releaseIfUnused({ tenant: 'default' }, sha);
       assert.ok(existsSync(models.pathOf({ tenant: 'default' }, sha)));
     } finally {
-      store.close();
+      await store.close();
     }
     const reopened = new JobStore(join(dir, DB_FILE)); // the migration runs once
-    assert.equal(reopened.list({ tenant: 'default' }, { limit: 5 }).items.length, 1);
-    reopened.close();
+    assert.equal((await reopened.list({ tenant: 'default' }, { limit: 5 })).items.length, 1);
+    await reopened.close();
   });
 });

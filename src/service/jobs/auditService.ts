@@ -12,9 +12,8 @@ import { optionsKey } from '../formOptions.js';
 import type { AuditQueue } from '../queue/queue.js';
 import { precheckModel } from '../worker/precheck.js';
 import { ModelFiles, sha256File } from './modelFiles.js';
-import type { RunStore } from './runStore.js';
+import type { ListQuery, RunRepository, Store } from './repository.js';
 import type { Scope, TenantScope } from './scope.js';
-import type { JobStore, ListQuery } from './store.js';
 import type { Job, JobEvent, JobPage, JobWithReport } from './types.js';
 
 export interface Submission {
@@ -50,7 +49,7 @@ export class AuditService {
   private closing = false;
 
   constructor(
-    private readonly store: JobStore,
+    private readonly store: Store,
     private readonly queue: AuditQueue,
     private readonly models: ModelFiles,
     private readonly config: AuditServiceConfig,
@@ -61,18 +60,18 @@ export class AuditService {
   /** Re-queues what a previous process left queued or running (SPEC: no report is lost). */
   async start(): Promise<{ requeued: string[]; failed: string[]; queued: number }> {
     const crashed = new ServiceError('AUDIT_CRASHED', `the service stopped during this audit ${this.config.maxAttempts} times; it is not retried again`).toProblem();
-    const { requeued, failed } = this.store.recoverInterrupted(this.config.maxAttempts, crashed);
+    const { requeued, failed } = await this.store.recoverInterrupted(this.config.maxAttempts, crashed);
     for (const id of failed) {
-      const job = this.store.get('admin', id)!;
-      this.models.releaseIfUnused(job, job.model.sha256);
+      const job = await this.store.get('admin', id);
+      if (job) await this.models.releaseIfUnused(job, job.model.sha256);
     }
-    const ids = this.store.queuedIds();
+    const ids = await this.store.queuedIds();
     for (const jobId of ids) await this.queue.add({ jobId });
     return { requeued, failed, queued: ids.length };
   }
 
   /** The training-monitor runs, whose checkpoints are this service's jobs. */
-  get runs(): RunStore {
+  get runs(): RunRepository {
     return this.store.runs;
   }
 
@@ -87,7 +86,7 @@ export class AuditService {
       // A report of another version of the tool is not reused: the measurement may have changed.
       const key = `${TOOL_VERSION} ${optionsKey(s.options)}`;
       if (!s.force) {
-        const existing = this.store.findReusable(s.owner, sha256, key);
+        const existing = await this.store.findReusable(s.owner, sha256, key);
         if (existing) return { job: existing, reused: true };
       }
       const { waiting } = await this.queue.counts();
@@ -95,9 +94,10 @@ export class AuditService {
         throw new ServiceError('QUEUE_FULL', `${waiting} audits are waiting (limit ${this.config.maxQueued}); try again later`, { headers: { 'Retry-After': '30' } });
       }
       await precheckModel({ modelPath: s.uploadPath, layout: s.options.layout });
-      await this.models.adopt(s.owner, s.uploadPath, sha256);
-      // No await between adopt and create: see ModelFiles.adopt.
-      const job = this.store.create(s.owner, randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key });
+      // The job is created under the model file's lock: see ModelFiles.adopt.
+      const job = await this.models.adopt(s.owner, s.uploadPath, sha256, () =>
+        this.store.create(s.owner, randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key }),
+      );
       await this.queue.add({ jobId: job.id });
       return { job, reused: false };
     } finally {
@@ -105,21 +105,21 @@ export class AuditService {
     }
   }
 
-  get(scope: Scope, id: string): JobWithReport | null {
+  get(scope: Scope, id: string): Promise<JobWithReport | null> {
     return this.store.getWithReport(scope, id);
   }
 
-  list(scope: Scope, q: ListQuery): JobPage {
+  list(scope: Scope, q: ListQuery): Promise<JobPage> {
     return this.store.list(scope, q);
   }
 
   /** Stops the job if it runs, then removes it and its report. False if there was none in `scope`. */
   async delete(scope: Scope, id: string): Promise<boolean> {
-    const job = this.store.get(scope, id);
+    const job = await this.store.get(scope, id);
     if (!job) return false;
     await this.queue.cancel(id);
-    const deleted = this.store.delete(scope, id);
-    this.models.releaseIfUnused(job, job.model.sha256);
+    const deleted = await this.store.delete(scope, id);
+    await this.models.releaseIfUnused(job, job.model.sha256);
     if (deleted) this.publish({ type: 'deleted', jobId: id });
     return deleted;
   }
@@ -147,22 +147,35 @@ export class AuditService {
    * (or when `signal` aborts, e.g. the client went away). Null when the job is gone (or not in `scope`).
    */
   waitFor(scope: Scope, id: string, timeoutMs: number, signal?: AbortSignal): Promise<JobWithReport | null> {
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
+      let finished = false;
       let timer: NodeJS.Timeout | undefined = undefined; // set below, once the state is read
       const finish = (): void => {
+        if (finished) return;
+        finished = true;
         clearTimeout(timer);
         unsubscribe();
         signal?.removeEventListener('abort', finish);
-        resolve(this.get(scope, id));
+        this.get(scope, id).then(resolve, reject);
       };
       // Subscribe before reading the state, so a finish in between is not missed.
       const unsubscribe = this.subscribe(id, (e) => {
         if (FINAL.has(e.type) || e.type === 'requeued') finish();
       });
-      const job = this.store.get(scope, id);
-      if (!job || job.status === 'succeeded' || job.status === 'failed') return finish();
-      timer = setTimeout(finish, timeoutMs);
-      signal?.addEventListener('abort', finish, { once: true });
+      this.store.get(scope, id).then(
+        (job) => {
+          if (finished) return; // an event or the client's leaving came first
+          if (!job || job.status === 'succeeded' || job.status === 'failed' || signal?.aborted) return finish();
+          timer = setTimeout(finish, timeoutMs);
+          signal?.addEventListener('abort', finish, { once: true });
+        },
+        (err: unknown) => {
+          if (finished) return;
+          finished = true;
+          unsubscribe();
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
     });
   }
 

@@ -12,11 +12,11 @@ import { auditInChild, WorkerFailure } from '../worker/runner.js';
 import type { WorkerSeal } from '../worker/seal.js';
 import type { ModelFiles } from './modelFiles.js';
 import { auditWithRunPreprocessing } from './runPreprocessing.js';
-import type { JobStore } from './store.js';
+import type { Store } from './repository.js';
 import type { JobProgress } from './types.js';
 
 export interface ProcessorConfig {
-  store: JobStore;
+  store: Store;
   models: ModelFiles;
   /** Per-audit limit (ms); 0 = none. */
   auditTimeoutMs: number;
@@ -41,12 +41,14 @@ export function jobProgress(p: AuditProgress): JobProgress {
 export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
   const { store, models } = config;
   return async ({ jobId }, ctx) => {
-    const job = store.start(jobId);
+    const job = await store.start(jobId);
     if (!job) return; // deleted while it waited
     ctx.emit({ type: 'started', jobId, attempt: job.attempts });
     const started = performance.now();
     const seconds = (): number => (performance.now() - started) / 1000;
     let lastWrite = 0;
+    // Progress writes go one after another, and the outcome is written after the last of them.
+    let progressWrites: Promise<void> = Promise.resolve();
     try {
       const inChild = (options: AuditOptions): Promise<AuditReport> => auditInChild(models.pathOf(job, job.model.sha256), options, config.fetchData, {
         timeoutMs: config.auditTimeoutMs,
@@ -58,24 +60,28 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
           const t = performance.now();
           if (t - lastWrite >= STORE_PROGRESS_MS) {
             lastWrite = t;
-            store.progress(jobId, progress);
+            progressWrites = progressWrites
+              .then(() => store.progress(jobId, progress))
+              .catch((err: unknown) => console.error(`alias-audit: cannot store the progress of job ${jobId}:`, err));
           }
           ctx.emit({ type: 'progress', jobId, progress });
         },
       });
       // A run's checkpoint is measured with the run's preprocessing (see auditWithRunPreprocessing).
       const report = await auditWithRunPreprocessing(store.runs, jobId, job.options, inChild);
-      if (store.succeed(jobId, report)) ctx.emit({ type: 'succeeded', jobId, seconds: seconds() });
+      await progressWrites;
+      if (await store.succeed(jobId, report)) ctx.emit({ type: 'succeeded', jobId, seconds: seconds() });
     } catch (err) {
       const reason = ctx.signal.aborted ? (ctx.signal.reason as StopReason) : undefined;
+      await progressWrites;
       if (reason === 'shutdown') {
-        if (store.requeue(jobId)) ctx.emit({ type: 'requeued', jobId });
+        if (await store.requeue(jobId)) ctx.emit({ type: 'requeued', jobId });
       } else if (reason !== 'cancelled') {
         const error: Problem = jobFailureProblem(err instanceof WorkerFailure ? err.failure : toWireError(err), (message) => config.logFailure?.(jobId, message));
-        if (store.fail(jobId, error)) ctx.emit({ type: 'failed', jobId, seconds: seconds(), error });
+        if (await store.fail(jobId, error)) ctx.emit({ type: 'failed', jobId, seconds: seconds(), error });
       }
     } finally {
-      models.releaseIfUnused(job, job.model.sha256);
+      await models.releaseIfUnused(job, job.model.sha256);
     }
   };
 }

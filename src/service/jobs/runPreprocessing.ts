@@ -11,26 +11,26 @@
 import { choosesPreprocessing, seriesPreprocessing, withSeriesPreprocessing } from '../../audit/monitor.js';
 import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
-import type { RunStore } from './runStore.js';
+import type { RunRepository } from './repository.js';
 
 /**
  * Runs a job's audit with `audit`; for a checkpoint of a run under `auto`, with the run's
  * preprocessing as described above. Jobs that are no run's checkpoint run as they are.
  */
 export async function auditWithRunPreprocessing(
-  runs: RunStore,
+  runs: Pick<RunRepository, 'checkpointOfJob' | 'pinPreprocessing'>,
   jobId: string,
   options: AuditOptions,
   audit: (options: AuditOptions) => Promise<AuditReport>,
 ): Promise<AuditReport> {
   if (!choosesPreprocessing(options)) return audit(options);
-  const pinned = runs.checkpointOfJob(jobId)?.run.preprocessing;
+  const pinned = (await runs.checkpointOfJob(jobId))?.run.preprocessing;
   if (pinned) return audit(withSeriesPreprocessing(options, pinned));
   const report = await audit(options);
   // Read again: the route links a checkpoint to its job only once the job is queued, and it may have started before.
-  const checkpoint = runs.checkpointOfJob(jobId);
+  const checkpoint = await runs.checkpointOfJob(jobId);
   if (!checkpoint) return report;
-  const inForce = runs.pinPreprocessing(checkpoint.run.id, seriesPreprocessing(report, checkpoint.epoch, options));
+  const inForce = await runs.pinPreprocessing(checkpoint.run.id, seriesPreprocessing(report, checkpoint.epoch, options));
   // null: the run was deleted meanwhile, and the job with it; the processor drops the report.
   if (!inForce || inForce.name === report.dataset.preprocessing.name) return report;
   return audit(withSeriesPreprocessing(options, inForce));

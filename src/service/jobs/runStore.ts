@@ -1,5 +1,6 @@
 /**
- * Training-monitor runs (SPEC §5) in the job store's SQLite database: a run's settings, and one
+ * Training-monitor runs (SPEC §5) in the job store's SQLite database (the embedded
+ * {@link RunRepository}): a run's settings, and one
  * row per checkpoint that links an epoch to the audit job measuring it. The measurements
  * themselves are the jobs' reports: nothing is stored twice, and a checkpoint whose job is
  * deleted (DELETE /audits/{id}) leaves the series with it, so its epoch can be posted again.
@@ -8,7 +9,20 @@ import type Database from 'better-sqlite3';
 import type { SeriesPreprocessing } from '../../audit/monitor.js';
 import type { AuditOptions } from '../../audit/options.js';
 import type { EarlyStopSettings, EarlyStopSignal } from '../../metrics/earlyStopping.js';
+import type { RunRepository } from './repository.js';
 import { DEFAULT_TENANT, Scope, TenantScope, tenantWhere } from './scope.js';
+
+/**
+ * A synchronous better-sqlite3 call as a repository answers: its value as a resolved promise,
+ * its exception as a rejected one (never thrown at the caller, who may not await at once).
+ */
+export function settled<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
 
 /**
  * Idempotent (every start runs it): a data directory from before runs existed gains the two
@@ -130,7 +144,7 @@ function decodeCursor(cursor: string): number | null {
  * Calls for clients take a {@link Scope}; checkpointOfJob and pinPreprocessing serve the
  * queue's processor, by job id.
  */
-export class RunStore {
+export class RunStore implements RunRepository {
   constructor(private readonly db: Database.Database) {
     db.exec(RUN_SCHEMA);
     // A data directory from before runs pinned their preprocessing gains the column.
@@ -141,43 +155,99 @@ export class RunStore {
     db.exec('CREATE INDEX IF NOT EXISTS runs_by_tenant ON runs (tenant, seq)');
   }
 
-  create(owner: TenantScope, id: string, run: NewRun): Run {
-    this.db
-      .prepare('INSERT INTO runs (id, tenant, name, options_json, signal, threshold, median_window, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(id, owner.tenant, run.name, JSON.stringify(run.options), run.settings.signal, run.settings.threshold, run.settings.window, new Date().toISOString());
-    return this.get(owner, id)!;
+  create(owner: TenantScope, id: string, run: NewRun): Promise<Run> {
+    return settled(() => {
+      this.db
+        .prepare('INSERT INTO runs (id, tenant, name, options_json, signal, threshold, median_window, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(id, owner.tenant, run.name, JSON.stringify(run.options), run.settings.signal, run.settings.threshold, run.settings.window, new Date().toISOString());
+      return this.runNow(owner, id)!;
+    });
   }
 
-  get(scope: Scope, id: string): Run | null {
+  get(scope: Scope, id: string): Promise<Run | null> {
+    return settled(() => this.runNow(scope, id));
+  }
+
+  list(scope: Scope, q: { limit: number; cursor?: string }): Promise<RunPage> {
+    return settled(() => {
+      let seq = Number.MAX_SAFE_INTEGER;
+      if (q.cursor !== undefined) {
+        const s = decodeCursor(q.cursor);
+        if (s === null) return { items: [], next: null };
+        seq = s;
+      }
+      const t = tenantWhere(scope, 'r');
+      const rows = this.db
+        .prepare(
+          `SELECT r.*, (SELECT COUNT(*) FROM run_checkpoints c WHERE c.run_id = r.id) AS checkpoints
+           FROM runs r WHERE r.seq < ? AND ${t.sql} ORDER BY r.seq DESC LIMIT ?`,
+        )
+        .all(seq, ...t.args, q.limit + 1) as (RunRow & { checkpoints: number })[];
+      const page = rows.slice(0, q.limit);
+      return {
+        items: page.map((r) => ({ ...toRun(r), checkpoints: r.checkpoints })),
+        next: rows.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null,
+      };
+    });
+  }
+
+  checkpoints(scope: Scope, runId: string): Promise<RunCheckpoint[]> {
+    return settled(() => this.checkpointsNow(scope, runId));
+  }
+
+  checkpoint(scope: Scope, runId: string, epoch: number): Promise<RunCheckpoint | null> {
+    return settled(() => this.checkpointNow(scope, runId, epoch));
+  }
+
+  checkpointOfJob(jobId: string): Promise<{ run: Run; epoch: number } | null> {
+    return settled(() => {
+      const row = this.db
+        .prepare('SELECT r.*, c.epoch AS checkpoint_epoch FROM run_checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.job_id = ?')
+        .get(jobId) as (RunRow & { checkpoint_epoch: number }) | undefined;
+      return row ? { run: toRun(row), epoch: row.checkpoint_epoch } : null;
+    });
+  }
+
+  /** The conditional UPDATE decides which pin wins; the read after it, in the same transaction, returns that one. */
+  pinPreprocessing(runId: string, preprocessing: SeriesPreprocessing): Promise<SeriesPreprocessing | null> {
+    return settled(() =>
+      this.db.transaction((): SeriesPreprocessing | null => {
+        this.db.prepare('UPDATE runs SET preprocessing_json = ? WHERE id = ? AND preprocessing_json IS NULL').run(JSON.stringify(preprocessing), runId);
+        return this.runNow('admin', runId)?.preprocessing ?? null;
+      })(),
+    );
+  }
+
+  addCheckpoint(scope: Scope, c: NewRunCheckpoint): Promise<AddCheckpointResult> {
+    return settled(() =>
+      this.db.transaction((): AddCheckpointResult => {
+        if (!this.runNow(scope, c.runId)) return 'no-run';
+        if (this.checkpointNow(scope, c.runId, c.epoch)) return 'epoch-exists';
+        this.db
+          .prepare('INSERT INTO run_checkpoints (run_id, epoch, job_id, pgd_accuracy, created_at) VALUES (?, ?, ?, ?, ?)')
+          .run(c.runId, c.epoch, c.jobId, c.pgdAccuracy, new Date().toISOString());
+        return 'added';
+      })(),
+    );
+  }
+
+  delete(scope: Scope, id: string): Promise<string[] | null> {
+    return settled(() =>
+      this.db.transaction((): string[] | null => {
+        const jobIds = this.checkpointsNow(scope, id).map((c) => c.jobId);
+        const t = tenantWhere(scope);
+        return this.db.prepare(`DELETE FROM runs WHERE id = ? AND ${t.sql}`).run(id, ...t.args).changes === 1 ? jobIds : null;
+      })(),
+    );
+  }
+
+  private runNow(scope: Scope, id: string): Run | null {
     const t = tenantWhere(scope);
     const row = this.db.prepare(`SELECT * FROM runs WHERE id = ? AND ${t.sql}`).get(id, ...t.args) as RunRow | undefined;
     return row ? toRun(row) : null;
   }
 
-  /** Runs newest first, `limit` at a time. */
-  list(scope: Scope, q: { limit: number; cursor?: string }): RunPage {
-    let seq = Number.MAX_SAFE_INTEGER;
-    if (q.cursor !== undefined) {
-      const s = decodeCursor(q.cursor);
-      if (s === null) return { items: [], next: null };
-      seq = s;
-    }
-    const t = tenantWhere(scope, 'r');
-    const rows = this.db
-      .prepare(
-        `SELECT r.*, (SELECT COUNT(*) FROM run_checkpoints c WHERE c.run_id = r.id) AS checkpoints
-         FROM runs r WHERE r.seq < ? AND ${t.sql} ORDER BY r.seq DESC LIMIT ?`,
-      )
-      .all(seq, ...t.args, q.limit + 1) as (RunRow & { checkpoints: number })[];
-    const page = rows.slice(0, q.limit);
-    return {
-      items: page.map((r) => ({ ...toRun(r), checkpoints: r.checkpoints })),
-      next: rows.length > q.limit ? encodeCursor(page[page.length - 1].seq) : null,
-    };
-  }
-
-  /** The run's checkpoints in epoch order (none for a run outside `scope`). */
-  checkpoints(scope: Scope, runId: string): RunCheckpoint[] {
+  private checkpointsNow(scope: Scope, runId: string): RunCheckpoint[] {
     const t = tenantWhere(scope, 'r');
     return (
       this.db
@@ -186,52 +256,11 @@ export class RunStore {
     ).map(toCheckpoint);
   }
 
-  checkpoint(scope: Scope, runId: string, epoch: number): RunCheckpoint | null {
+  private checkpointNow(scope: Scope, runId: string, epoch: number): RunCheckpoint | null {
     const t = tenantWhere(scope, 'r');
     const row = this.db
       .prepare(`SELECT c.* FROM run_checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.run_id = ? AND c.epoch = ? AND ${t.sql}`)
       .get(runId, epoch, ...t.args) as CheckpointRow | undefined;
     return row ? toCheckpoint(row) : null;
-  }
-
-  /** The run and epoch a job measures, or null for a job that is no run's checkpoint. */
-  checkpointOfJob(jobId: string): { run: Run; epoch: number } | null {
-    const row = this.db
-      .prepare('SELECT r.*, c.epoch AS checkpoint_epoch FROM run_checkpoints c JOIN runs r ON r.id = c.run_id WHERE c.job_id = ?')
-      .get(jobId) as (RunRow & { checkpoint_epoch: number }) | undefined;
-    return row ? { run: toRun(row), epoch: row.checkpoint_epoch } : null;
-  }
-
-  /**
-   * Pins the run's preprocessing unless one is pinned already (one UPDATE, so of two checkpoints
-   * finishing at once exactly one wins); returns the one in force, or null when the run is gone.
-   */
-  pinPreprocessing(runId: string, preprocessing: SeriesPreprocessing): SeriesPreprocessing | null {
-    this.db.prepare('UPDATE runs SET preprocessing_json = ? WHERE id = ? AND preprocessing_json IS NULL').run(JSON.stringify(preprocessing), runId);
-    return this.get('admin', runId)?.preprocessing ?? null;
-  }
-
-  /** Links an epoch to its job, unless the epoch is taken or the run was deleted meanwhile. */
-  addCheckpoint(scope: Scope, c: NewRunCheckpoint): AddCheckpointResult {
-    return this.db.transaction((): AddCheckpointResult => {
-      if (!this.get(scope, c.runId)) return 'no-run';
-      if (this.checkpoint(scope, c.runId, c.epoch)) return 'epoch-exists';
-      this.db
-        .prepare('INSERT INTO run_checkpoints (run_id, epoch, job_id, pgd_accuracy, created_at) VALUES (?, ?, ?, ?, ?)')
-        .run(c.runId, c.epoch, c.jobId, c.pgdAccuracy, new Date().toISOString());
-      return 'added';
-    })();
-  }
-
-  /**
-   * Deletes the run and its checkpoint rows; returns the ids of the jobs that measured them
-   * (the caller deletes those through the job service), or null when there was no run.
-   */
-  delete(scope: Scope, id: string): string[] | null {
-    return this.db.transaction((): string[] | null => {
-      const jobIds = this.checkpoints(scope, id).map((c) => c.jobId);
-      const t = tenantWhere(scope);
-      return this.db.prepare(`DELETE FROM runs WHERE id = ? AND ${t.sql}`).run(id, ...t.args).changes === 1 ? jobIds : null;
-    })();
   }
 }

@@ -30,9 +30,9 @@ class ResultsCache {
 
   constructor(private readonly service: AuditService) {}
 
-  of(scope: Scope, jobId: string): AuditResults | null {
+  async of(scope: Scope, jobId: string): Promise<AuditResults | null> {
     if (this.byJob.has(jobId)) return this.byJob.get(jobId)!;
-    const report = this.service.get(scope, jobId)?.report;
+    const report = (await this.service.get(scope, jobId))?.report;
     const results = report ? auditResults(report) : null;
     if (report) {
       // Oldest first out: a Map iterates in insertion order.
@@ -101,26 +101,27 @@ export function auditsRouter({ config, service, readiness, metrics }: AuditsRout
     res.status(reused && job.status === 'succeeded' ? 200 : 202).json(jobSummary(job, reused));
   });
 
-  router.get('/audits', (req, res) => {
+  router.get('/audits', async (req, res) => {
     const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
     const scope = scopeOf(res);
-    const page = service.list(scope, {
+    const page = await service.list(scope, {
       limit,
       cursor: typeof req.query.cursor === 'string' ? req.query.cursor : undefined,
       status: typeof req.query.status === 'string' ? (req.query.status as JobStatus) : undefined,
       sha256: typeof req.query.sha256 === 'string' ? req.query.sha256 : undefined,
     });
-    res.json({ items: page.items.map((j) => jobListItem(j, j.status === 'succeeded' ? results.of(scope, j.id) : null)), next: page.next });
+    const items = await Promise.all(page.items.map(async (j) => jobListItem(j, j.status === 'succeeded' ? await results.of(scope, j.id) : null)));
+    res.json({ items, next: page.next });
   });
 
-  router.get('/audits/:id', (req, res) => {
-    const job = service.get(scopeOf(res), req.params.id);
+  router.get('/audits/:id', async (req, res) => {
+    const job = await service.get(scopeOf(res), req.params.id);
     if (!job) throw job404(req.params.id);
     res.json(jobView(job));
   });
 
-  router.get('/audits/:id/report', (req, res) => {
-    const job = service.get(scopeOf(res), req.params.id);
+  router.get('/audits/:id/report', async (req, res) => {
+    const job = await service.get(scopeOf(res), req.params.id);
     if (!job) throw job404(req.params.id);
     if (job.status === 'failed' && job.error) return sendProblem(res, job.error, req.originalUrl.split('?')[0]);
     if (job.status !== 'succeeded' || !job.report) {

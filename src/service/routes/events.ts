@@ -15,11 +15,12 @@ const HEARTBEAT_MS = 15_000;
 export function eventsRouter(service: AuditService): Router {
   const router = Router();
 
-  router.get('/audits/:id/events', (req, res) => {
+  router.get('/audits/:id/events', async (req, res) => {
     const id = req.params.id;
     const scope = scopeOf(res);
     let seq = 0;
     let ended = false;
+    let heartbeat: NodeJS.Timeout | undefined = undefined; // set once the snapshot is out
     const send = (event: string, data: unknown): void => {
       if (!ended) res.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     };
@@ -30,46 +31,61 @@ export function eventsRouter(service: AuditService): Router {
       unsubscribe();
       res.end();
     };
-    const summary = (): Record<string, unknown> | null => {
-      const job = service.get(scope, id);
+    const summary = async (): Promise<Record<string, unknown> | null> => {
+      const job = await service.get(scope, id);
       return job ? jobSummary(job) : null;
     };
-    // Subscribe before the snapshot: an event between the two then still arrives (after it).
-    const onEvent = (e: JobEvent): void => {
+    const onEvent = async (e: JobEvent): Promise<void> => {
+      if (ended) return;
       switch (e.type) {
         case 'progress':
           return send('progress', e.progress);
         case 'queued':
         case 'started':
         case 'requeued':
-          return send('status', summary());
+          return send('status', await summary());
         case 'succeeded':
         case 'failed':
-          send('done', summary());
+          send('done', await summary());
           return end();
         case 'deleted':
           send('done', { id, status: 'deleted' });
           return end();
       }
     };
-    const unsubscribe = service.subscribe(id, onEvent);
-    const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
-    heartbeat.unref();
-    const first = summary();
+    // Events are handled one after another, in the order they came, and only once the first
+    // snapshot is out: a status read from the store must not overtake a later progress event.
+    let snapshotSent!: () => void;
+    let handled = new Promise<void>((resolve) => (snapshotSent = resolve));
+    // Subscribe before the snapshot: an event between the two then still arrives (after it).
+    const unsubscribe = service.subscribe(id, (e) => {
+      handled = handled.then(() => onEvent(e)).catch(() => end()); // the store failed mid-stream: the client reconnects
+    });
+    res.on('close', end);
+    let first: Record<string, unknown> | null;
+    try {
+      first = await summary();
+    } catch (err) {
+      ended = true;
+      unsubscribe();
+      throw err;
+    }
     if (!first) {
       ended = true;
-      clearInterval(heartbeat);
       unsubscribe();
       throw new ServiceError('NOT_FOUND', `no audit job ${id}`);
     }
+    if (ended) return; // the client left while the snapshot was read
     res.status(200).set({ 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache, no-transform', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
-    res.on('close', end);
+    heartbeat = setInterval(() => res.write(': keep-alive\n\n'), HEARTBEAT_MS);
+    heartbeat.unref();
     send('status', first);
     if (first.status === 'succeeded' || first.status === 'failed') {
       send('done', first);
       end();
     }
+    snapshotSent();
   });
 
   return router;

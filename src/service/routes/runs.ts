@@ -72,9 +72,12 @@ function epochExists(runId: string, epoch: number): ServiceError {
 }
 
 /** The run's checkpoints with their jobs as they are now, and the decision over them. */
-function seriesOf(service: AuditService, scope: Scope, run: Run): RunSeries {
-  const states = service.runs.checkpoints(scope, run.id).flatMap((checkpoint): CheckpointState[] => {
-    const job = service.get(scope, checkpoint.jobId);
+async function seriesOf(service: AuditService, scope: Scope, run: Run): Promise<RunSeries> {
+  const checkpoints = await service.runs.checkpoints(scope, run.id);
+  const jobs = await Promise.all(checkpoints.map((checkpoint) => service.get(scope, checkpoint.jobId)));
+  // A checkpoint whose job was deleted meanwhile is left out, as its row goes with the job.
+  const states = checkpoints.flatMap((checkpoint, i): CheckpointState[] => {
+    const job = jobs[i];
     return job ? [{ checkpoint, job }] : [];
   });
   return runSeries(run, states);
@@ -84,8 +87,8 @@ function seriesOf(service: AuditService, scope: Scope, run: Run): RunSeries {
  * The epoch's entry and the run's decision: 200 once measured, 202 while queued or running;
  * with `wait`, a failed checkpoint answers its problem (as POST /audit?wait=true does).
  */
-function answerCheckpoint(res: Response, service: AuditService, run: Run, epoch: number, waited: boolean): void {
-  const series = seriesOf(service, scopeOf(res), run);
+async function answerCheckpoint(res: Response, service: AuditService, run: Run, epoch: number, waited: boolean): Promise<void> {
+  const series = await seriesOf(service, scopeOf(res), run);
   const entry = series.entries.find((e) => e.epoch === epoch);
   if (!entry) throw new ServiceError('NOT_FOUND', `the checkpoint of epoch ${epoch} was deleted`);
   if (waited && entry.error) return sendProblem(res, entry.error, runLinks(run.id).checkpoints);
@@ -95,29 +98,29 @@ function answerCheckpoint(res: Response, service: AuditService, run: Run, epoch:
 export function runsRouter({ config, service, readiness }: RunsRouterDeps): Router {
   const router = Router();
 
-  router.post('/runs', (req, res) => {
-    const run = service.runs.create(ownerOf(res), randomUUID(), newRun((req.body ?? {}) as Record<string, unknown>));
+  router.post('/runs', async (req, res) => {
+    const run = await service.runs.create(ownerOf(res), randomUUID(), newRun((req.body ?? {}) as Record<string, unknown>));
     res.location(runLinks(run.id).self).status(201).json(runView(run, runSeries(run, [])));
   });
 
-  router.get('/runs', (req, res) => {
-    const page = service.runs.list(scopeOf(res), {
+  router.get('/runs', async (req, res) => {
+    const page = await service.runs.list(scopeOf(res), {
       limit: req.query.limit === undefined ? 20 : Number(req.query.limit),
       cursor: typeof req.query.cursor === 'string' ? req.query.cursor : undefined,
     });
     res.json({ items: page.items.map(runSummary), next: page.next });
   });
 
-  router.get('/runs/:id', (req, res) => {
+  router.get('/runs/:id', async (req, res) => {
     const scope = scopeOf(res);
-    const run = service.runs.get(scope, req.params.id);
+    const run = await service.runs.get(scope, req.params.id);
     if (!run) throw run404(req.params.id);
-    res.json(runView(run, seriesOf(service, scope, run)));
+    res.json(runView(run, await seriesOf(service, scope, run)));
   });
 
   router.delete('/runs/:id', async (req, res) => {
     const scope = scopeOf(res);
-    const jobIds = service.runs.delete(scope, req.params.id);
+    const jobIds = await service.runs.delete(scope, req.params.id);
     if (!jobIds) throw run404(req.params.id);
     // The checkpoints' audits go with the run (a running one is stopped first).
     for (const jobId of jobIds) await service.delete(scope, jobId);
@@ -126,12 +129,12 @@ export function runsRouter({ config, service, readiness }: RunsRouterDeps): Rout
 
   router.post('/runs/:id/checkpoints', async (req, res) => {
     const scope = scopeOf(res);
-    const run = service.runs.get(scope, req.params.id);
+    const run = await service.runs.get(scope, req.params.id);
     if (!run) throw run404(req.params.id);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const epoch = Number(body.epoch);
     // Before the upload is hashed and checked: a repeated post is answered at once.
-    if (service.runs.checkpoint(scope, run.id, epoch)) throw epochExists(run.id, epoch);
+    if (await service.runs.checkpoint(scope, run.id, epoch)) throw epochExists(run.id, epoch);
     const pgdText = text(body.pgdAccuracy);
     const pgdAccuracy = pgdText === undefined ? null : parseFraction('pgdAccuracy', pgdText, 0, 1);
     const file = uploadedCheckpoint(req);
@@ -141,7 +144,7 @@ export function runsRouter({ config, service, readiness }: RunsRouterDeps): Rout
     // The job belongs to the run's tenant (an admin posting to another tenant's run adds to it).
     const { job } = await service.submit({ owner: { tenant: run.tenant }, uploadPath: file.path, filename: file.originalname || null, bytes: file.size, options: run.options, force: true });
     uploadChecked(res); // a waiting request no longer holds an upload slot
-    const added = service.runs.addCheckpoint(scope, { runId: run.id, epoch, jobId: job.id, pgdAccuracy });
+    const added = await service.runs.addCheckpoint(scope, { runId: run.id, epoch, jobId: job.id, pgdAccuracy });
     if (added !== 'added') {
       await service.delete(scope, job.id); // the epoch was taken, or the run deleted, while the upload was checked
       throw added === 'no-run' ? run404(run.id) : epochExists(run.id, epoch);
@@ -153,9 +156,9 @@ export function runsRouter({ config, service, readiness }: RunsRouterDeps): Rout
       res.on('close', () => gone.abort());
       await service.waitFor(scope, job.id, Math.min(seconds * 1000, config.maxWaitMs), gone.signal);
       if (res.writableEnded || gone.signal.aborted) return;
-      if (!service.runs.get(scope, run.id)) throw run404(run.id); // deleted while we waited
+      if (!(await service.runs.get(scope, run.id))) throw run404(run.id); // deleted while we waited
     }
-    answerCheckpoint(res, service, run, epoch, waited);
+    await answerCheckpoint(res, service, run, epoch, waited);
   });
 
   return router;

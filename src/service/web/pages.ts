@@ -148,18 +148,18 @@ export function pagesRouter(service: AuditService, options: PagesOptions = { sig
     res.set('Cache-Control', 'no-cache').type('html').send(uploadPage);
   });
 
-  router.get('/audits/:id/report', (req, res, next) => {
+  router.get('/audits/:id/report', async (req, res, next) => {
     res.vary('Accept');
     if (!wantsHtml(req)) return next();
-    const job = service.get(scopeOf(res), req.params.id);
+    const job = await service.get(scopeOf(res), req.params.id);
     // A missing or failed audit answers as the API does (problem+json), from the JSON route.
     if (!job || job.status === 'failed') return next();
     reportPage(res, job);
   });
 
-  router.get('/runs/:id', (req, res, next) => {
+  router.get('/runs/:id', async (req, res, next) => {
     res.vary('Accept');
-    if (!wantsHtml(req) || !service.runs.get(scopeOf(res), req.params.id)) return next();
+    if (!wantsHtml(req) || !(await service.runs.get(scopeOf(res), req.params.id))) return next();
     sendPage(res, 'run.html');
   });
 
