@@ -12,7 +12,7 @@
 import { Queue, QueueEvents, QueueEventsProducer, WaitingError, Worker, type Job, type RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { JobEvent } from '../jobs/types.js';
-import type { AuditJobData, AuditProcessor, AuditQueue, QueueCounts, StopReason } from './queue.js';
+import { notifyListeners, type AuditJobData, type AuditProcessor, type AuditQueue, type QueueCounts, type StopReason } from './queue.js';
 
 export interface BullmqWorkerOptions {
   processor: AuditProcessor;
@@ -275,14 +275,7 @@ export class BullmqQueue implements AuditQueue {
   }
 
   private deliver(event: JobEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(event);
-      } catch (err) {
-        // A listener's bug must not stop the queue or the other listeners.
-        console.error('alias-audit: job event listener failed:', err);
-      }
-    }
+    notifyListeners(this.listeners, event);
   }
 
   private cancelKey(jobId: string): string {

@@ -1,6 +1,6 @@
 /** The in-process audit queue: FIFO, at most `concurrency` jobs at a time. */
 import type { JobEvent } from '../jobs/types.js';
-import type { AuditJobData, AuditProcessor, AuditQueue, QueueCounts, StopReason } from './queue.js';
+import { notifyListeners, type AuditJobData, type AuditProcessor, type AuditQueue, type QueueCounts, type StopReason } from './queue.js';
 
 interface Active {
   controller: AbortController;
@@ -65,14 +65,7 @@ export class LocalQueue implements AuditQueue {
   }
 
   private emit(event: JobEvent): void {
-    for (const l of this.listeners) {
-      try {
-        l(event);
-      } catch (err) {
-        // A listener's bug must not stop the queue or the other listeners.
-        console.error('alias-audit: job event listener failed:', err);
-      }
-    }
+    notifyListeners(this.listeners, event);
   }
 
   private pump(): void {

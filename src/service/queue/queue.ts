@@ -40,3 +40,14 @@ export interface AuditQueue {
   /** Stops starting jobs; active ones get `graceMs` to finish, then stop with reason 'shutdown'. */
   close(graceMs: number): Promise<void>;
 }
+
+/** Hands an event to every listener; one listener's bug must not stop the queue or the others. */
+export function notifyListeners(listeners: Iterable<(event: JobEvent) => void>, event: JobEvent): void {
+  for (const l of listeners) {
+    try {
+      l(event);
+    } catch (err) {
+      console.error('alias-audit: job event listener failed:', err);
+    }
+  }
+}
