@@ -11,7 +11,8 @@ import { ServiceError } from '../errors.js';
 import { optionsKey } from '../formOptions.js';
 import type { AuditQueue } from '../queue/queue.js';
 import { precheckModel } from '../worker/precheck.js';
-import { ModelFiles, sha256File } from './modelFiles.js';
+import type { ModelBlobs } from './blobs.js';
+import { sha256File } from './modelFiles.js';
 import type { ListQuery, RunRepository, Store } from './repository.js';
 import type { Scope, TenantScope } from './scope.js';
 import type { Job, JobEvent, JobPage, JobWithReport } from './types.js';
@@ -51,7 +52,7 @@ export class AuditService {
   constructor(
     private readonly store: Store,
     private readonly queue: AuditQueue,
-    private readonly models: ModelFiles,
+    private readonly models: ModelBlobs,
     private readonly config: AuditServiceConfig,
   ) {
     queue.subscribe((e) => this.publish(e));
@@ -94,7 +95,7 @@ export class AuditService {
         throw new ServiceError('QUEUE_FULL', `${waiting} audits are waiting (limit ${this.config.maxQueued}); try again later`, { headers: { 'Retry-After': '30' } });
       }
       await precheckModel({ modelPath: s.uploadPath, layout: s.options.layout });
-      // The job is created under the model file's lock: see ModelFiles.adopt.
+      // The job is created under the model file's lock: see ModelBlobs.adopt.
       const job = await this.models.adopt(s.owner, s.uploadPath, sha256, () =>
         this.store.create(s.owner, randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key }),
       );

@@ -10,11 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, renameSync, unlinkSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { access, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DEFAULT_TENANT, TenantScope } from './scope.js';
 import type { JobRepository } from './repository.js';
+import { MissingBlobError, type ModelBlobs, type OpenedBlob } from './blobs.js';
 
 /** SHA-256 of a file, streamed (uploads can be hundreds of MiB). */
 export async function sha256File(path: string): Promise<string> {
@@ -30,7 +31,8 @@ function tenantFolder(tenant: string): string {
   return `t-${createHash('sha256').update(tenant).digest('hex').slice(0, 32)}`;
 }
 
-export class ModelFiles {
+/** The embedded {@link ModelBlobs}: files in the data directory, which the one process owns. */
+export class ModelFiles implements ModelBlobs {
   /** Per blob path: the tail of the operations on it that hold or wait for its lock. */
   private readonly locks = new Map<string, Promise<void>>();
 
@@ -68,6 +70,17 @@ export class ModelFiles {
         throw err;
       }
     });
+  }
+
+  /** The file itself: the audit child opens it in place. */
+  async open(owner: TenantScope, sha256: string): Promise<OpenedBlob> {
+    const path = this.pathOf(owner, sha256);
+    try {
+      await access(path);
+    } catch {
+      throw new MissingBlobError(sha256);
+    }
+    return { path, close: () => Promise.resolve() };
   }
 
   /** Removes the tenant's model once no queued or running job of it needs the file. */

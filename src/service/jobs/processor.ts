@@ -10,14 +10,19 @@ import type { AuditProcessor, StopReason } from '../queue/queue.js';
 import { toWireError } from '../worker/protocol.js';
 import { auditInChild, WorkerFailure } from '../worker/runner.js';
 import type { WorkerSeal } from '../worker/seal.js';
-import type { ModelFiles } from './modelFiles.js';
+import type { ModelBlobs, OpenedBlob } from './blobs.js';
 import { auditWithRunPreprocessing } from './runPreprocessing.js';
 import type { Store } from './repository.js';
 import type { JobProgress } from './types.js';
 
 export interface ProcessorConfig {
   store: Store;
-  models: ModelFiles;
+  models: ModelBlobs;
+  /**
+   * Take over a job whose row says running (distributed queue: its worker died and the queue
+   * re-runs it). The embedded queue never runs a job twice, so it leaves this off.
+   */
+  takeOverRunning?: boolean;
   /** Per-audit limit (ms); 0 = none. */
   auditTimeoutMs: number;
   /** Whether a worker may download the CIFAR-10 test set when it is not cached. */
@@ -41,7 +46,7 @@ export function jobProgress(p: AuditProgress): JobProgress {
 export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
   const { store, models } = config;
   return async ({ jobId }, ctx) => {
-    const job = await store.start(jobId);
+    const job = await store.start(jobId, { takeOver: config.takeOverRunning ?? false });
     if (!job) return; // deleted while it waited
     ctx.emit({ type: 'started', jobId, attempt: job.attempts });
     const started = performance.now();
@@ -49,8 +54,11 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
     let lastWrite = 0;
     // Progress writes go one after another, and the outcome is written after the last of them.
     let progressWrites: Promise<void> = Promise.resolve();
+    let blob: OpenedBlob | undefined;
     try {
-      const inChild = (options: AuditOptions): Promise<AuditReport> => auditInChild(models.pathOf(job, job.model.sha256), options, config.fetchData, {
+      blob = await models.open(job, job.model.sha256);
+      const modelPath = blob.path;
+      const inChild = (options: AuditOptions): Promise<AuditReport> => auditInChild(modelPath, options, config.fetchData, {
         timeoutMs: config.auditTimeoutMs,
         signal: ctx.signal,
         niceness: config.workerNiceness,
@@ -81,6 +89,7 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
         if (await store.fail(jobId, error)) ctx.emit({ type: 'failed', jobId, seconds: seconds(), error });
       }
     } finally {
+      await blob?.close();
       await models.releaseIfUnused(job, job.model.sha256);
     }
   };

@@ -44,8 +44,12 @@ export interface JobRepository {
   list(scope: Scope, q: ListQuery): Promise<JobPage>;
   /** Queued jobs in submission order (the order to re-enqueue after a restart). */
   queuedIds(): Promise<string[]>;
-  /** Marks a queued job running and returns it; null if it is gone or not queued. */
-  start(id: string): Promise<Job | null>;
+  /**
+   * Marks a queued job running (attempts + 1) and returns it; null if it is gone or not queued.
+   * With `takeOver`, a job already running is taken too (attempts + 1): a distributed queue
+   * re-runs the job of a worker that died, whose row still says running.
+   */
+  start(id: string, opts?: { takeOver?: boolean }): Promise<Job | null>;
   /** Writes a running job's progress (a job that is no longer running keeps what it has). */
   progress(id: string, p: JobProgress): Promise<void>;
   /**

@@ -211,13 +211,14 @@ export class JobStore implements Store {
     return settled(() => (this.db.prepare(`SELECT id FROM jobs WHERE status = 'queued' ORDER BY seq`).all() as { id: string }[]).map((r) => r.id));
   }
 
-  start(id: string): Promise<Job | null> {
+  start(id: string, opts: { takeOver?: boolean } = {}): Promise<Job | null> {
+    const from = opts.takeOver ? `status IN ('queued', 'running')` : `status = 'queued'`;
     return settled(() => {
       const info = this.db
         .prepare(
           `UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1,
              progress_percent = 0, progress_stage = 'starting', progress_message = ''
-           WHERE id = ? AND status = 'queued'`,
+           WHERE id = ? AND ${from}`,
         )
         .run(now(), id);
       return info.changes === 1 ? this.jobNow('admin', id) : null;
