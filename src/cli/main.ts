@@ -20,6 +20,7 @@ import { classify, EXIT_INTERNAL, EXIT_PASS, EXIT_THRESHOLD, formatCommanderErro
 import { checkpointArguments, checkWritable, readModelFile } from './inputs.js';
 import { ProgressBar } from './progress.js';
 import { configFromFlags, defineServeOptions, serveCommand } from './serve.js';
+import { workerCommand } from './worker.js';
 
 // The modules that load the runtime or the service (a good part of a second) are imported by the
 // command that needs them, so that --help and usage errors answer at once.
@@ -247,9 +248,22 @@ function buildProgram(): Command {
   const serve = program
     .command('serve')
     .summary('run the HTTP service')
-    .description('Runs the HTTP service: the API (docs at /docs), the web pages and a queue of audits in worker processes, until SIGTERM or SIGINT.');
+    .description(
+      'Runs the HTTP service: the API (docs at /docs), the web pages and a queue of audits in worker processes, until SIGTERM or SIGINT. ' +
+        'With --redis and --database (distributed mode) it runs the API only, beside any number of others; audits run in `alias-audit worker` processes.',
+    );
   defineServeOptions(serve).action(run((values: Values) => serveCommand(configFromFlags(values))));
   withErrorStyle(serve);
+
+  const worker = program
+    .command('worker')
+    .summary('run audits for a distributed service (Redis + PostgreSQL)')
+    .description(
+      'Takes audits from the queue of a distributed service (serve --redis --database) and runs each in a sealed worker process, until SIGTERM or SIGINT. ' +
+        'Run any number, on any machines that reach the Redis and the PostgreSQL.',
+    );
+  defineServeOptions(worker, 'worker').action(run((values: Values) => workerCommand(configFromFlags(values, process.env, 'worker'))));
+  withErrorStyle(worker);
 
   // Kept from earlier versions: `alias-audit version`.
   program

@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { DataDirInUseError } from '../service/dataDirLock.js';
 import {
   applyConfigText,
+  checkCombinedConfig,
   CONFIG_KEYS,
   ConfigKey,
   configEnvName,
@@ -44,16 +45,22 @@ interface ServeFlag {
   alsoEnv?: string;
   /** A switch: the flag alone means true (`--allow-unauthenticated`), or it takes a BOOL. */
   switch?: boolean;
+  /** The commands that take it: `serve` (the default) and/or `worker`. */
+  roles?: readonly Role[];
 }
+
+/** `serve` runs the API (and, embedded, the audits); `worker` runs audits of a distributed service. */
+export type Role = 'serve' | 'worker';
+const BOTH: readonly Role[] = ['serve', 'worker'];
 
 /** Help for each setting; a Record over ConfigKey, so a new setting cannot lack its flag. */
 const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
   host: { value: 'H', description: 'address to bind; beyond loopback it needs API keys', shownDefault: (c) => c.host },
   port: { value: 'P', description: 'TCP port; 0 = any free port', shownDefault: (c) => String(c.port), alsoEnv: 'PORT' },
-  'data-dir': { value: 'DIR', description: 'jobs database, uploads and queued models', shownDefault: (c) => c.dataDir },
+  'data-dir': { value: 'DIR', description: 'jobs database, uploads and queued models', shownDefault: (c) => c.dataDir, roles: BOTH },
   'max-upload': { value: 'SIZE', description: 'largest model upload, e.g. 512MiB, 2GiB', shownDefault: (c) => formatBytes(c.maxUploadBytes) },
-  concurrency: { value: 'N', description: 'audits at once, each in a worker process', shownDefault: (c) => `cores / 2, at least 1: ${c.concurrency} here` },
-  'audit-timeout': { value: 'T', description: 'time limit of one audit, e.g. 30m, 2h; 0 = none', shownDefault: (c) => formatDuration(c.auditTimeoutMs) },
+  concurrency: { value: 'N', description: 'audits at once, each in a worker process', shownDefault: (c) => `cores / 2, at least 1: ${c.concurrency} here`, roles: BOTH },
+  'audit-timeout': { value: 'T', description: 'time limit of one audit, e.g. 30m, 2h; 0 = none', shownDefault: (c) => formatDuration(c.auditTimeoutMs), roles: BOTH },
   'max-queued': { value: 'N', description: 'waiting audits beyond which submissions get 503 and /readyz is not ready', shownDefault: (c) => String(c.maxQueued) },
   'max-wait': { value: 'T', description: 'longest ?wait=true a client may ask for', shownDefault: (c) => formatDuration(c.maxWaitMs) },
   'api-keys': {
@@ -82,9 +89,9 @@ const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
   'rate-limit-window': { value: 'T', description: 'window of the rate limits', shownDefault: (c) => formatDuration(c.rateLimit.windowMs) },
   'rate-limit-writes': { value: 'N', description: 'submissions and deletions per key or IP per window; 0 = off', shownDefault: (c) => String(c.rateLimit.writes) },
   'rate-limit-reads': { value: 'N', description: 'reads of /audits per key or IP per window; 0 = off', shownDefault: (c) => String(c.rateLimit.reads) },
-  'shutdown-grace': { value: 'T', description: 'on SIGTERM, time for running audits to finish before they are re-queued', shownDefault: (c) => formatDuration(c.shutdownGraceMs) },
-  'fetch-data': { value: 'BOOL', description: 'download the CIFAR-10 test set when it is missing', shownDefault: (c) => String(c.fetchData) },
-  'worker-niceness': { value: 'N', description: 'niceness of the audit worker processes', shownDefault: (c) => String(c.workerNiceness) },
+  'shutdown-grace': { value: 'T', description: 'on SIGTERM, time for running audits to finish before they are re-queued', shownDefault: (c) => formatDuration(c.shutdownGraceMs), roles: BOTH },
+  'fetch-data': { value: 'BOOL', description: 'download the CIFAR-10 test set when it is missing', shownDefault: (c) => String(c.fetchData), roles: BOTH },
+  'worker-niceness': { value: 'N', description: 'niceness of the audit worker processes', shownDefault: (c) => String(c.workerNiceness), roles: BOTH },
   'trust-proxy': { value: 'V', description: 'express "trust proxy": true, false, a hop count or addresses', shownDefault: (c) => String(c.trustProxy) },
   'access-log': { value: 'BOOL', description: 'one JSON log line per request on stdout', shownDefault: (c) => String(c.accessLog) },
   'max-event-streams': { value: 'N', description: 'open event streams (/audits/{id}/events) at once; past it 503; 0 = no cap', shownDefault: (c) => String(c.inFlight.eventStreams.global) },
@@ -93,8 +100,26 @@ const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
   'max-wait-requests-per-tenant': { value: 'N', description: '?wait=true requests of one tenant (or IP); past it 429; 0 = no cap', shownDefault: (c) => String(c.inFlight.waitRequests.perTenant) },
   'max-upload-checks': { value: 'N', description: 'uploads being received or checked at once; past it 503; 0 = no cap', shownDefault: (c) => String(c.inFlight.uploadChecks.global) },
   'max-upload-checks-per-tenant': { value: 'N', description: 'uploads of one tenant (or IP) being received or checked; past it 429; 0 = no cap', shownDefault: (c) => String(c.inFlight.uploadChecks.perTenant) },
-  'worker-memory': { value: 'SIZE', description: 'memory limit of each audit worker (data segment); larger audits are refused or fail; 0 = none', shownDefault: (c) => formatBytes(c.workerMemoryBytes) },
-  'worker-user': { value: 'USER', description: 'account the audit workers run as when the server runs as root (name, uid or uid:gid)', shownDefault: (c) => c.workerUser },
+  'worker-memory': { value: 'SIZE', description: 'memory limit of each audit worker (data segment); larger audits are refused or fail; 0 = none', shownDefault: (c) => formatBytes(c.workerMemoryBytes), roles: BOTH },
+  'worker-user': { value: 'USER', description: 'account the audit workers run as when the server runs as root (name, uid or uid:gid)', shownDefault: (c) => c.workerUser, roles: BOTH },
+  redis: {
+    value: 'URL',
+    description: 'distributed mode: the BullMQ queue on this Redis (redis://[user:pass@]host:port[/db], rediss:// for TLS); needs --database',
+    shownDefault: () => 'none: the in-process queue',
+    roles: BOTH,
+  },
+  database: {
+    value: 'URL',
+    description: 'distributed mode: jobs, reports, runs and queued models in this PostgreSQL (postgres://user:pass@host:port/db); needs --redis. Prefer the variable: a flag shows in the process list',
+    shownDefault: () => 'none: SQLite in --data-dir',
+    roles: BOTH,
+  },
+  'lock-duration': {
+    value: 'T',
+    description: "how long this worker's lock on an audit lasts without renewal (renewed at half): another worker re-runs the audit this long after this one died",
+    shownDefault: (c) => formatDuration(c.lockDurationMs),
+    roles: ['worker'],
+  },
 };
 
 const SERVE_EXAMPLES = `
@@ -103,24 +128,38 @@ A flag wins over its environment variable, which wins over the default.
 Examples:
   $ alias-audit serve --port 8123 --data-dir ./alias-audit-data
   $ ALIAS_AUDIT_API_KEYS=team-a:0123456789abcdef0123 alias-audit serve --host 0.0.0.0 --concurrency 2
-  $ npm start -- --port 8123`;
+  $ npm start -- --port 8123
+  $ ALIAS_AUDIT_REDIS_URL=redis://redis:6379 ALIAS_AUDIT_DATABASE_URL=postgres://aa@db/aa alias-audit serve --host 0.0.0.0 --api-keys-file keys.txt
+    (distributed: the API only; audits run in \`alias-audit worker\` processes)`;
 
-/** Adds serve's options (every CONFIG_KEYS setting) to `cmd`, with the defaults of defaultConfig(). */
-export function defineServeOptions(cmd: Command): Command {
+const WORKER_EXAMPLES = `
+A flag wins over its environment variable, which wins over the default.
+
+Examples:
+  $ ALIAS_AUDIT_REDIS_URL=redis://redis:6379 ALIAS_AUDIT_DATABASE_URL=postgres://aa@db/aa alias-audit worker --concurrency 2
+  $ alias-audit worker --redis redis://10.0.0.5:6379 --database postgres://aa:secret@10.0.0.6/aa --audit-timeout 1h`;
+
+/** The settings that `role`'s command takes as flags. */
+export function keysOf(role: Role): ConfigKey[] {
+  return CONFIG_KEYS.filter((key) => (SERVE_FLAGS[key].roles ?? ['serve']).includes(role));
+}
+
+/** Adds the options of `role` (serve: every setting but the worker's own) to `cmd`, with the defaults of defaultConfig(). */
+export function defineServeOptions(cmd: Command, role: Role = 'serve'): Command {
   const defaults = defaultConfig();
-  for (const key of CONFIG_KEYS) {
+  for (const key of keysOf(role)) {
     const f = SERVE_FLAGS[key];
     const env = [configEnvName(key), f.alsoEnv].filter(Boolean).join(' or ');
     const value = f.switch ? `[${f.value}]` : `<${f.value}>`;
     cmd.addOption(new Option(`--${key} ${value}`, `${f.description} (default: ${f.shownDefault(defaults)}; env ${env})`));
   }
-  return cmd.addHelpText('after', SERVE_EXAMPLES);
+  return cmd.addHelpText('after', role === 'serve' ? SERVE_EXAMPLES : WORKER_EXAMPLES);
 }
 
-/** serve's parsed flags over the environment's settings over the defaults. */
-export function configFromFlags(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+/** The parsed flags of `role` over the environment's settings over the defaults. */
+export function configFromFlags(values: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env, role: Role = 'serve'): ServiceConfig {
   const fromFlags: ConfigText = {};
-  for (const key of CONFIG_KEYS) {
+  for (const key of keysOf(role)) {
     const value = values[new Option(`--${key} <v>`).attributeName()];
     if (typeof value === 'string') fromFlags[key] = value;
     else if (value === true) fromFlags[key] = 'true'; // a switch given alone
@@ -136,24 +175,24 @@ export function configFromFlags(values: Record<string, unknown>, env: NodeJS.Pro
     }
   }
   try {
-    return applyConfigText(fromEnv, fromFlags);
+    return checkCombinedConfig(applyConfigText(fromEnv, fromFlags));
   } catch (err) {
-    throw new UsageError(`${(err as Error).message}; see alias-audit serve --help`);
+    throw new UsageError(`${(err as Error).message}; see alias-audit ${role} --help`);
   }
 }
 
-/** Parses serve's flags (argv after `serve`) over the environment's settings over the defaults. */
-export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env): ServiceConfig {
-  const cmd = defineServeOptions(new Command('serve'))
+/** Parses the flags of `role` (argv after `serve` or `worker`) over the environment's settings over the defaults. */
+export function serveConfig(args: string[], env: NodeJS.ProcessEnv = process.env, role: Role = 'serve'): ServiceConfig {
+  const cmd = defineServeOptions(new Command(role), role)
     .exitOverride()
     .configureOutput({ writeOut: () => {}, writeErr: () => {} });
   try {
     cmd.parse(args, { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) throw new UsageError(`${err.message.replace(/^error:\s*/, '').split('\n')[0]}; see alias-audit serve --help`);
+    if (err instanceof CommanderError) throw new UsageError(`${err.message.replace(/^error:\s*/, '').split('\n')[0]}; see alias-audit ${role} --help`);
     throw err;
   }
-  return configFromFlags(cmd.opts(), env);
+  return configFromFlags(cmd.opts(), env, role);
 }
 
 /** Runs the service; resolves with the exit code once it has shut down. */
@@ -165,7 +204,7 @@ export async function serveCommand(config: ServiceConfig): Promise<number> {
     running = await startService(config);
   } catch (err) {
     // The operator's setup, not a bug: exit 2 with one line.
-    if (err instanceof DataDirInUseError || err instanceof AuthSetupError || (err as Error).name === 'WorkerSealError') throw new UsageError((err as Error).message);
+    if (err instanceof DataDirInUseError || err instanceof AuthSetupError || ['WorkerSealError', 'BackendUnreachableError'].includes((err as Error).name)) throw new UsageError((err as Error).message);
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') throw new UsageError(`port ${config.port} on ${config.host} is already in use: stop the other server or pick another --port`);
     if ((err as NodeJS.ErrnoException).code === 'EACCES' && (err as NodeJS.ErrnoException).syscall === 'listen') {
       throw new UsageError(`no permission to listen on port ${config.port}: pick a port above 1023`);
@@ -199,9 +238,9 @@ export async function serveCommand(config: ServiceConfig): Promise<number> {
   if (queued > 0 || failed.length > 0) {
     process.stdout.write(`alias-audit: resumed ${queued} queued audit(s) (${requeued.length} interrupted), failed ${failed.length} after too many attempts\n`);
   }
-  process.stdout.write(
-    `alias-audit: listening on ${running.url} (data ${config.dataDir}, ${config.concurrency} audit worker${config.concurrency === 1 ? '' : 's'}` +
-      `${running.authenticated ? ', API keys required' : ''})\n`,
-  );
+  const where = running.backends
+    ? `distributed: ${running.backends}; audits run in alias-audit worker processes`
+    : `data ${config.dataDir}, ${config.concurrency} audit worker${config.concurrency === 1 ? '' : 's'}`;
+  process.stdout.write(`alias-audit: listening on ${running.url} (${where}${running.authenticated ? ', API keys required' : ''})\n`);
   return stopped;
 }

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import express, { Express } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import helmet from 'helmet';
+import type { Store as RateStore } from 'express-rate-limit';
 import type { ServiceConfig } from './config.js';
+import type { DependencyChecks } from './dependencies.js';
 import { ApiKeys, bearerAuth, loadApiKeys } from './http/auth.js';
 import { inFlightCaps, InFlightCounter, InFlightKind } from './http/inFlight.js';
 import { notFound, problemHandler } from './http/problem.js';
@@ -38,6 +40,10 @@ export interface AppDeps {
   logger?: Logger;
   /** The keys, loaded from the config when absent. */
   keys?: ApiKeys;
+  /** Distributed mode: the servers /readyz checks (PostgreSQL, Redis). */
+  dependencies?: DependencyChecks;
+  /** Distributed mode: rate-limit counters that every API process shares. */
+  sharedRateStore?: (kind: 'writes' | 'reads') => RateStore;
 }
 
 /** A response that broke its schema in openapi.yaml (collected when response validation is on). */
@@ -61,7 +67,7 @@ export function uploadDir(config: ServiceConfig): string {
   return join(config.dataDir, 'uploads');
 }
 
-export function createApp({ config, spec, service, readiness, metrics, keys = loadApiKeys(config), logger = createServiceLogger() }: AppDeps): ServiceApp {
+export function createApp({ config, spec, service, readiness, metrics, keys = loadApiKeys(config), logger = createServiceLogger(), dependencies, sharedRateStore }: AppDeps): ServiceApp {
   const app = express();
   const responseViolations: ResponseViolation[] = [];
   const inFlight = inFlightCaps(config.inFlight);
@@ -82,7 +88,7 @@ export function createApp({ config, spec, service, readiness, metrics, keys = lo
   app.use(sameOriginWrites());
   app.use(sessionAuth(signer, keys.enabled));
   app.use(bearerAuth(keys));
-  app.use(rateLimits(config.rateLimit));
+  app.use(rateLimits(config.rateLimit, sharedRateStore));
   // From the headers, before any body is read; after auth and the rate limit, which read none either.
   app.use(refuseOversizedBodies(config.maxUploadBytes));
   app.use(inFlight.middleware); // after the principal is known, before any body is read
@@ -111,7 +117,7 @@ export function createApp({ config, spec, service, readiness, metrics, keys = lo
   );
   app.use(uploadProblems()); // malformed multipart bodies and odd file names: 400, not 500
 
-  app.use(healthRouter(config, service, readiness));
+  app.use(healthRouter(config, service, readiness, dependencies));
   app.use(metricsRouter(metrics));
   app.use(docsRouter(spec));
   app.use(sessionRouter({ signer, resolveKey: keys.enabled ? (key) => keys.principalForKey(key) : undefined }));

@@ -77,6 +77,17 @@ export interface ServiceConfig {
   workerUser: string;
   /** Refuse an audit whose estimated memory exceeds workerMemoryBytes before it runs (tests turn it off to hit the limit itself). */
   workerMemoryPreflight: boolean;
+  /** Distributed mode: the BullMQ queue's Redis (redis:// or rediss://); null = the in-process queue. */
+  redisUrl: string | null;
+  /** Distributed mode: the PostgreSQL store (postgres://); null = SQLite in the data directory. */
+  databaseUrl: string | null;
+  /** Distributed worker: how long its lock on an audit lasts unrenewed, so how soon another worker re-runs the audit of a dead one (ms). */
+  lockDurationMs: number;
+}
+
+/** Which implementations the service is built from: both URLs or neither. */
+export function isDistributed(config: Pick<ServiceConfig, 'redisUrl' | 'databaseUrl'>): boolean {
+  return config.redisUrl !== null && config.databaseUrl !== null;
 }
 
 export const MIB = 1024 * 1024;
@@ -122,6 +133,9 @@ export function defaultConfig(): ServiceConfig {
     workerMemoryBytes: 4 * 1024 * MIB,
     workerUser: 'nobody',
     workerMemoryPreflight: true,
+    redisUrl: null,
+    databaseUrl: null,
+    lockDurationMs: 30_000,
   };
 }
 
@@ -155,12 +169,14 @@ export const CONFIG_KEYS = [
   'host', 'port', 'data-dir', 'max-upload', 'concurrency', 'audit-timeout', 'max-queued', 'max-wait', 'api-keys', 'api-keys-file', 'admin-keys', 'allow-unauthenticated', 'session-secret', 'session-ttl',
   'rate-limit-window', 'rate-limit-writes', 'rate-limit-reads', 'shutdown-grace', 'fetch-data', 'worker-niceness', 'trust-proxy', 'access-log',
   'max-event-streams', 'max-event-streams-per-tenant', 'max-wait-requests', 'max-wait-requests-per-tenant', 'max-upload-checks', 'max-upload-checks-per-tenant',
-  'worker-memory', 'worker-user',
+  'worker-memory', 'worker-user', 'redis', 'database', 'lock-duration',
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
 /** The environment variable of a setting: `ALIAS_AUDIT_MAX_UPLOAD` for `max-upload`, etc. */
 export function configEnvName(key: ConfigKey): string {
+  // The two connection strings are URLs, and their variables say so.
+  if (key === 'redis' || key === 'database') return `ALIAS_AUDIT_${key.toUpperCase()}_URL`;
   return `ALIAS_AUDIT_${key.toUpperCase().replace(/-/g, '_')}`;
 }
 
@@ -184,6 +200,19 @@ function bool(name: string, text: string): boolean {
   if (['1', 'true', 'yes', 'on'].includes(t)) return true;
   if (['0', 'false', 'no', 'off'].includes(t)) return false;
   throw new RangeError(`${name} must be true or false (got ${JSON.stringify(text)})`);
+}
+
+/** A connection URL with one of the schemes, checked; the error never echoes a password. */
+function connectionUrl(name: string, text: string, schemes: string[]): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new RangeError(`${name} must be a URL such as ${schemes[0]}//host:port`);
+  }
+  if (!schemes.includes(url.protocol)) throw new RangeError(`${name} must start with ${schemes.map((s) => `${s}//`).join(' or ')} (got ${url.protocol}//)`);
+  if (!url.hostname && !url.searchParams.get('host')) throw new RangeError(`${name} names no host`);
+  return text;
 }
 
 /** Applies settings given as text over a base config; throws RangeError naming a bad value. */
@@ -227,9 +256,24 @@ export function applyConfigText(base: ServiceConfig, t: ConfigText): ServiceConf
   if (t['worker-memory'] !== undefined) c.workerMemoryBytes = parseBytes(t['worker-memory']);
   if (c.workerMemoryBytes > 0 && c.workerMemoryBytes < 256 * MIB) throw new RangeError(`worker-memory must be 0 (no limit) or at least 256MiB: a worker needs that much to start (got ${t['worker-memory']})`);
   if (t['worker-user'] !== undefined) c.workerUser = t['worker-user'].trim();
+  if (t.redis !== undefined) c.redisUrl = t.redis.trim() === '' ? null : connectionUrl('redis', t.redis.trim(), ['redis:', 'rediss:']);
+  if (t.database !== undefined) c.databaseUrl = t.database.trim() === '' ? null : connectionUrl('database', t.database.trim(), ['postgres:', 'postgresql:']);
+  if (t['lock-duration'] !== undefined) c.lockDurationMs = parseDuration(t['lock-duration']);
+  if (c.lockDurationMs < 1000) throw new RangeError(`lock-duration must be at least 1s (got ${t['lock-duration']})`);
   // The key of `tenant:key` is what must be long; the tenant names are checked at start.
   if ([...c.apiKeys, ...c.adminKeys].some((k) => k.slice(k.indexOf(':') > 0 ? k.indexOf(':') + 1 : 0).length < 16)) {
     throw new RangeError('API keys must be at least 16 characters');
+  }
+  return c;
+}
+
+/**
+ * The checks across settings that may come from different places (a flag and a variable): run
+ * once on the whole configuration, after every source is applied.
+ */
+export function checkCombinedConfig(c: ServiceConfig): ServiceConfig {
+  if ((c.redisUrl === null) !== (c.databaseUrl === null)) {
+    throw new RangeError(`distributed mode needs both --redis and --database (only ${c.redisUrl === null ? '--database' : '--redis'} is set); give neither for the embedded mode`);
   }
   return c;
 }

@@ -47,6 +47,9 @@ export const PROBLEMS = {
   SHUTTING_DOWN: { status: 503, title: 'Service is shutting down' },
   NOT_READY: { status: 503, title: 'Service not ready' },
   SERVICE_BUSY: { status: 503, title: 'Service at capacity' },
+  // Distributed mode: a server the service depends on is unreachable; it recovers by itself.
+  STORE_UNAVAILABLE: { status: 503, title: 'Database unavailable' },
+  QUEUE_UNAVAILABLE: { status: 503, title: 'Audit queue unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof PROBLEMS;

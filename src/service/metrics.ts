@@ -18,7 +18,8 @@ export interface ServiceMetrics {
   http: (req: Request, res: Response, next: NextFunction) => void;
 }
 
-export function createMetrics(queueCounts: () => Promise<{ waiting: number; active: number }>): ServiceMetrics {
+/** `workers`: in distributed mode, the live worker processes (from Redis); the gauge is left out without it. */
+export function createMetrics(queueCounts: () => Promise<{ waiting: number; active: number }>, workers?: () => Promise<number>): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'alias_audit_' });
   const audits = new Counter({
@@ -40,11 +41,25 @@ export function createMetrics(queueCounts: () => Promise<{ waiting: number; acti
     labelNames: ['state'] as const,
     registers: [registry],
     async collect() {
-      const c = await queueCounts();
+      // Redis away (distributed mode): the scrape still answers, without these series.
+      const c = await queueCounts().catch(() => null);
+      if (!c) return this.reset();
       this.set({ state: 'waiting' }, c.waiting);
       this.set({ state: 'active' }, c.active);
     },
   });
+  if (workers) {
+    new Gauge({
+      name: 'alias_audit_workers',
+      help: 'Worker processes taking audits now (live BullMQ workers in Redis)',
+      registers: [registry],
+      async collect() {
+        const n = await workers().catch(() => null);
+        if (n === null) this.reset();
+        else this.set(n);
+      },
+    });
+  }
   const requests = new Histogram({
     name: 'alias_audit_http_request_duration_seconds',
     help: 'HTTP request latency by method, route template and status',

@@ -33,10 +33,13 @@ export class Readiness {
     private readonly fetchData: boolean,
     private readonly niceness: number,
     private readonly log: (line: string) => void = () => undefined,
+    /** False in a distributed API process: audits run in worker processes, which check these themselves. */
+    private readonly auditsHere = true,
   ) {}
 
   /** Starts a check unless one runs or a recent one passed. Never rejects. */
   check(): Promise<void> {
+    if (!this.auditsHere) return Promise.resolve();
     if (this.running) return this.running;
     if (this.stopped.signal.aborted) return Promise.resolve();
     const fresh = this.checkedAt !== null && Date.now() - this.checkedAt < RECHECK_MS;
@@ -93,6 +96,7 @@ export class Readiness {
   }
 
   ok(): boolean {
+    if (!this.auditsHere) return true;
     return this.result !== null && this.result.runtime.ok && this.result.samples.ok;
   }
 
@@ -102,6 +106,10 @@ export class Readiness {
   }
 
   state(): ReadinessState {
+    if (!this.auditsHere) {
+      const elsewhere: CheckState = { status: 'ok', detail: 'not run here: each worker process (alias-audit worker) checks it before it takes audits' };
+      return { runtime: elsewhere, samples: elsewhere, checkedAt: null };
+    }
     const r = this.result;
     const pending: CheckState = { status: 'pending' };
     return {

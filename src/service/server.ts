@@ -2,6 +2,10 @@
  * The service's life: open the data directory, recover interrupted jobs, listen; on close,
  * stop taking work, let running audits finish within the grace period (or re-queue them), and
  * close the database.
+ *
+ * The composition root of the API: embedded (SQLite, model files in the data directory, the
+ * in-process queue running audits here) or distributed (PostgreSQL, BullMQ on Redis; audits run
+ * in `alias-audit worker` processes, see workerRole.ts). The routes see only the ports.
  */
 import { mkdirSync } from 'node:fs';
 import { createServer, Server } from 'node:http';
@@ -9,17 +13,21 @@ import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
 import { join } from 'node:path';
 import { createApp, ResponseViolation, ServiceApp, uploadDir } from './app.js';
-import type { ServiceConfig } from './config.js';
+import { isDistributed, type ServiceConfig } from './config.js';
+import { DependencyChecks } from './dependencies.js';
 import { lockDataDir } from './dataDirLock.js';
 import { checkBindSafety, loadApiKeys } from './http/auth.js';
 import { resetUploadDir } from './http/uploads.js';
 import { AuditService } from './jobs/auditService.js';
+import type { ModelBlobs } from './jobs/blobs.js';
 import { ModelFiles } from './jobs/modelFiles.js';
 import { createAuditProcessor } from './jobs/processor.js';
 import type { Store } from './jobs/repository.js';
 import { JobStore } from './jobs/store.js';
 import { createMetrics } from './metrics.js';
 import { LocalQueue } from './queue/localQueue.js';
+import type { AuditQueue } from './queue/queue.js';
+import type { Store as RateStore } from 'express-rate-limit';
 import { createServiceLogger, Logger } from './logging.js';
 import { Readiness } from './readiness.js';
 import { loadSpec } from './spec.js';
@@ -41,6 +49,8 @@ export interface RunningService {
   authenticated: boolean;
   /** Jobs found queued or running at start-up and queued again. */
   recovered: { requeued: string[]; failed: string[]; queued: number };
+  /** Distributed mode: where the queue and the store are (no passwords); null when embedded. */
+  backends: string | null;
   /** Graceful stop; `graceMs` overrides the configured shutdown grace. Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -60,37 +70,57 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   const keys = loadApiKeys(config);
   checkBindSafety(config, keys);
   // An account the workers cannot run as stops the start too (WorkerSealError).
-  const seal = workerSeal(config);
+  const seal = isDistributed(config) ? null : workerSeal(config);
   const logger = options.logger ?? createServiceLogger();
   mkdirSync(config.dataDir, { recursive: true });
+  // Each API process owns its data directory (uploads in flight), in either mode.
   const unlock = lockDataDir(config.dataDir);
   let store: Store;
+  let models: ModelBlobs;
+  let queue: AuditQueue;
+  let dependencies: DependencyChecks | undefined;
+  let sharedRateStore: ((kind: 'writes' | 'reads') => RateStore) | undefined;
+  let closeBackends: () => Promise<void>;
+  let backends: string | null = null;
   try {
     resetUploadDir(uploadDir(config));
-    store = new JobStore(join(config.dataDir, DB_FILE));
+    if (isDistributed(config)) {
+      // Loaded only here: the embedded service never loads the PostgreSQL and Redis clients.
+      const { openDistributedBackends, describeBackends } = await import('./distributed.js');
+      backends = describeBackends(config);
+      const b = await openDistributedBackends(config, { logger });
+      ({ store, models, dependencies, sharedRateStore } = b);
+      queue = b.queue;
+      closeBackends = () => b.close();
+    } else {
+      const sqlite = new JobStore(join(config.dataDir, DB_FILE));
+      store = sqlite;
+      models = new ModelFiles(join(config.dataDir, 'models'), sqlite);
+      const processor = createAuditProcessor({
+        store,
+        models,
+        auditTimeoutMs: config.auditTimeoutMs,
+        fetchData: config.fetchData,
+        workerNiceness: config.workerNiceness,
+        seal: seal ?? workerSeal(config),
+        // A failure's own words (worker output, paths) go here, never to the client.
+        logFailure: (jobId, message) => logger.warn({ jobId, failure: message }, 'audit failed'),
+      });
+      queue = new LocalQueue(processor, config.concurrency);
+      closeBackends = () => sqlite.close();
+    }
   } catch (err) {
     unlock();
     throw err;
   }
-  const models = new ModelFiles(join(config.dataDir, 'models'), store);
-  const processor = createAuditProcessor({
-    store,
-    models,
-    auditTimeoutMs: config.auditTimeoutMs,
-    fetchData: config.fetchData,
-    workerNiceness: config.workerNiceness,
-    seal,
-    // A failure's own words (worker output, paths) go here, never to the client.
-    logFailure: (jobId, message) => logger.warn({ jobId, failure: message }, 'audit failed'),
-  });
-  const queue = new LocalQueue(processor, config.concurrency);
-  const service = new AuditService(store, queue, models, { maxQueued: config.maxQueued, maxAttempts: config.maxAttempts });
-  const metrics = createMetrics(() => queue.counts());
+  const distributed = dependencies !== undefined;
+  const service = new AuditService(store, queue, models, { maxQueued: config.maxQueued, maxAttempts: config.maxAttempts, distributed });
+  const metrics = createMetrics(() => queue.counts(), distributed ? () => queue.workers() : undefined);
   service.subscribe('*', (e) => metrics.onJobEvent(e));
-  const readiness = new Readiness(config.fetchData, config.workerNiceness, options.log ?? ((line) => process.stdout.write(`alias-audit: ${line}\n`)));
+  const readiness = new Readiness(config.fetchData, config.workerNiceness, options.log ?? ((line) => process.stdout.write(`alias-audit: ${line}\n`)), !distributed);
   void readiness.check();
 
-  const { app, responseViolations, inFlight } = createApp({ config, spec: loadSpec(), service, readiness, metrics, keys, logger });
+  const { app, responseViolations, inFlight } = createApp({ config, spec: loadSpec(), service, readiness, metrics, keys, logger, dependencies, sharedRateStore });
   const server = createServer(app);
   // Large uploads on slow links: allow 30 minutes for a request to arrive (Node's default is 5).
   server.requestTimeout = 30 * 60_000;
@@ -111,7 +141,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
     server.close();
     readiness.close();
     await service.close(0);
-    await store.close();
+    await closeBackends();
     unlock();
     throw err;
   }
@@ -128,11 +158,11 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       // Event streams and other open responses end now; their clients reconnect elsewhere.
       server.closeAllConnections();
       await stopped;
-      await store.close();
+      await closeBackends();
       unlock();
     })();
     return closing;
   };
 
-  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, server, app, store, service, readiness, responseViolations, inFlight, authenticated: keys.enabled, recovered, close };
+  return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, port, server, app, store, service, readiness, responseViolations, inFlight, authenticated: keys.enabled, recovered, backends, close };
 }

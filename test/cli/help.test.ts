@@ -8,6 +8,7 @@ import { robustnessPlan } from '../../src/attacks/presets.js';
 import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
 import { TOOL_VERSION } from '../../src/audit/version.js';
 import { DEFAULT_EARLY_STOP } from '../../src/metrics/earlyStopping.js';
+import { configFromFlags, keysOf } from '../../src/cli/serve.js';
 import { CONFIG_KEYS, configEnvName, defaultConfig } from '../../src/service/config.js';
 import { cliLines, helpOptions, runCli } from './cli.js';
 
@@ -79,11 +80,54 @@ describe('alias-audit --help', () => {
 
   it("serve's help has every setting, its variable and the service's default", async () => {
     const options = helpOptions((await runCli(['serve', '--help'])).stdout);
-    for (const key of CONFIG_KEYS) {
+    const serveKeys = keysOf('serve');
+    for (const key of serveKeys) {
       assert.match(options.get(`--${key}`) ?? '', new RegExp(`\\(default: [^;]+; env ${configEnvName(key)}\\b`), key);
     }
     assert.match(options.get('--port') ?? '', new RegExp(`\\(default: ${defaultConfig().port};`));
-    assert.equal(options.size, CONFIG_KEYS.length + 1, 'the settings and --help, nothing else');
+    assert.match(options.get('--redis') ?? '', /env ALIAS_AUDIT_REDIS_URL\b/);
+    assert.match(options.get('--database') ?? '', /env ALIAS_AUDIT_DATABASE_URL\b/);
+    assert.equal(options.size, serveKeys.length + 1, 'the settings and --help, nothing else');
+    // Every setting is some command's flag.
+    assert.deepEqual(CONFIG_KEYS.filter((k) => !serveKeys.includes(k) && !keysOf('worker').includes(k)), []);
+  });
+
+  it("worker's help has the settings of running audits and reaching the queue, and no HTTP ones", async () => {
+    const options = helpOptions((await runCli(['worker', '--help'])).stdout);
+    for (const key of ['redis', 'database', 'concurrency', 'audit-timeout', 'worker-memory', 'lock-duration', 'fetch-data'] as const) {
+      assert.match(options.get(`--${key}`) ?? '', new RegExp(`\\(default: [^;]+; env ${configEnvName(key)}\\b`), key);
+    }
+    for (const httpOnly of ['--port', '--host', '--api-keys', '--max-upload']) assert.ok(!options.has(httpOnly), httpOnly);
+    assert.equal(options.size, keysOf('worker').length + 1);
+  });
+
+  it('a worker without --redis and --database exits 2 and says what it needs', async () => {
+    const r = await runCli(['worker', '--concurrency', '1'], { ...process.env, ALIAS_AUDIT_REDIS_URL: '', ALIAS_AUDIT_DATABASE_URL: '' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /needs --redis and --database/);
+  });
+
+  it('serve with only one of --redis and --database exits 2 naming the missing one', async () => {
+    const r = await runCli(['serve', '--redis', 'redis://127.0.0.1:1', '--port', '0']);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /needs both --redis and --database \(only --redis is set\)/);
+  });
+
+  it('the Redis and database URLs come from variables, flags, or one of each', () => {
+    const redis = 'redis://127.0.0.1:6379';
+    const database = 'postgres://aa@127.0.0.1:5432/aa';
+    const env = { ALIAS_AUDIT_REDIS_URL: redis, ALIAS_AUDIT_DATABASE_URL: database };
+    for (const role of ['serve', 'worker'] as const) {
+      for (const [values, vars] of [
+        [{}, env],
+        [{ redis }, { ALIAS_AUDIT_DATABASE_URL: database }],
+        [{ redis, database }, {}],
+      ] as const) {
+        const config = configFromFlags(values, vars, role);
+        assert.deepEqual([config.redisUrl, config.databaseUrl], [redis, database], `${role} ${JSON.stringify(values)} ${JSON.stringify(vars)}`);
+      }
+      assert.throws(() => configFromFlags({}, { ALIAS_AUDIT_REDIS_URL: redis }, role), /only --redis is set/);
+    }
   });
 
   it('help of an unknown command exits 2', async () => {

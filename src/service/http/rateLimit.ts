@@ -5,7 +5,7 @@
  * matches them (any case, a trailing slash allowed), so `/AUDIT` and `/audit/` count as `/audit`.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import { ipKeyGenerator, rateLimit } from 'express-rate-limit';
+import { ipKeyGenerator, rateLimit, type Store } from 'express-rate-limit';
 import type { RateLimitConfig } from '../config.js';
 import { ServiceError } from '../errors.js';
 import { principalOf } from './auth.js';
@@ -25,10 +25,13 @@ export function callerKey(req: Request, res: Response): string {
   return tenant !== undefined ? `t:${tenant}` : `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`;
 }
 
-function limiter(windowMs: number, limit: number, what: string): RequestHandler {
+function limiter(windowMs: number, limit: number, what: string, store: Store | undefined): RequestHandler {
   return rateLimit({
     windowMs,
     limit,
+    // Shared counters (Redis) that cannot be reached let requests through: the routes behind
+    // answer 503 for what needs Redis, and reads need not fail for a limiter.
+    ...(store ? { store, passOnStoreError: true } : {}),
     standardHeaders: 'draft-7',
     legacyHeaders: false,
     keyGenerator: callerKey,
@@ -44,9 +47,10 @@ function isLimited(path: string): boolean {
   return path === '/audit' || path === '/audits' || path.startsWith('/audits/') || path === '/runs' || path.startsWith('/runs/');
 }
 
-export function rateLimits(config: RateLimitConfig): RequestHandler {
-  const writes = config.writes > 0 ? limiter(config.windowMs, config.writes, 'submissions or deletions') : null;
-  const reads = config.reads > 0 ? limiter(config.windowMs, config.reads, 'reads') : null;
+/** `shared(kind)`: a store the API processes share (distributed mode); in memory without one. */
+export function rateLimits(config: RateLimitConfig, shared?: (kind: 'writes' | 'reads') => Store): RequestHandler {
+  const writes = config.writes > 0 ? limiter(config.windowMs, config.writes, 'submissions or deletions', shared?.('writes')) : null;
+  const reads = config.reads > 0 ? limiter(config.windowMs, config.reads, 'reads', shared?.('reads')) : null;
   return (req, res, next) => {
     if (!isLimited(normalisedPath(req.path))) return next();
     const l = req.method === 'GET' || req.method === 'HEAD' ? reads : writes;

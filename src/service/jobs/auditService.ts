@@ -40,7 +40,15 @@ export interface AuditServiceConfig {
   maxQueued: number;
   /** Starts of one job after which a restart fails it instead of re-running it. */
   maxAttempts: number;
+  /**
+   * Distributed mode: other processes share the store and the queue, so a start-up must not
+   * touch jobs that say running (live workers hold them; the queue's locks own their recovery).
+   */
+  distributed?: boolean;
 }
+
+/** Distributed mode: how often queued jobs are handed to the queue again (an API process that died between the two writes). */
+const RECONCILE_MS = 60_000;
 
 const FINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'deleted']);
 
@@ -48,6 +56,7 @@ export class AuditService {
   private readonly listeners = new Map<string, Set<(e: JobEvent) => void>>();
   private readonly allListeners = new Set<(e: JobEvent) => void>();
   private closing = false;
+  private reconciler: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: Store,
@@ -58,8 +67,21 @@ export class AuditService {
     queue.subscribe((e) => this.publish(e));
   }
 
-  /** Re-queues what a previous process left queued or running (SPEC: no report is lost). */
+  /**
+   * Re-queues what a previous process left queued or running (SPEC: no report is lost). In
+   * distributed mode only queued jobs are handed to the queue again (adding an id the queue
+   * holds does nothing), now and every minute: a job whose row was written by an API process
+   * that died before it reached the queue still runs.
+   */
   async start(): Promise<{ requeued: string[]; failed: string[]; queued: number }> {
+    if (this.config.distributed) {
+      const queued = await this.reconcile();
+      this.reconciler = setInterval(() => {
+        this.reconcile().catch((err: unknown) => console.error('alias-audit: cannot hand queued jobs to the queue:', err instanceof Error ? err.message : err));
+      }, RECONCILE_MS);
+      this.reconciler.unref();
+      return { requeued: [], failed: [], queued };
+    }
     const crashed = new ServiceError('AUDIT_CRASHED', `the service stopped during this audit ${this.config.maxAttempts} times; it is not retried again`).toProblem();
     const { requeued, failed } = await this.store.recoverInterrupted(this.config.maxAttempts, crashed);
     for (const id of failed) {
@@ -69,6 +91,15 @@ export class AuditService {
     const ids = await this.store.queuedIds();
     for (const jobId of ids) await this.queue.add({ jobId });
     return { requeued, failed, queued: ids.length };
+  }
+
+  private async reconcile(): Promise<number> {
+    const ids = await this.store.queuedIds();
+    for (const jobId of ids) {
+      if (this.closing) break;
+      await this.queue.add({ jobId });
+    }
+    return ids.length;
   }
 
   /** The training-monitor runs, whose checkpoints are this service's jobs. */
@@ -99,10 +130,29 @@ export class AuditService {
       const job = await this.models.adopt(s.owner, s.uploadPath, sha256, () =>
         this.store.create(s.owner, randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key }),
       );
-      await this.queue.add({ jobId: job.id });
+      await this.enqueueOrUndo(job);
       return { job, reused: false };
     } finally {
       await rm(s.uploadPath, { force: true });
+    }
+  }
+
+  /**
+   * Hands a new job to the queue; when the queue cannot take it (Redis down), the job and its
+   * model go again, so the client's 503 leaves nothing behind. Should that undoing fail too, the
+   * job stays queued in the store and the next reconcile hands it to the queue.
+   */
+  async enqueueOrUndo(job: Job): Promise<void> {
+    try {
+      await this.queue.add({ jobId: job.id });
+    } catch (err) {
+      try {
+        await this.store.delete(job, job.id);
+        await this.models.releaseIfUnused(job, job.model.sha256);
+      } catch (undo) {
+        console.error(`alias-audit: job ${job.id} is stored but not queued (${undo instanceof Error ? undo.message : String(undo)}); it is queued when the queue is back`);
+      }
+      throw err;
     }
   }
 
@@ -121,7 +171,8 @@ export class AuditService {
     await this.queue.cancel(id);
     const deleted = await this.store.delete(scope, id);
     await this.models.releaseIfUnused(job, job.model.sha256);
-    if (deleted) this.publish({ type: 'deleted', jobId: id });
+    // Through the queue: subscribers in every API process (event streams, waits) learn of it.
+    if (deleted) this.queue.announce({ type: 'deleted', jobId: id });
     return deleted;
   }
 
@@ -184,9 +235,15 @@ export class AuditService {
     return this.queue.counts();
   }
 
+  /** Processes taking audits now. */
+  workers(): Promise<number> {
+    return this.queue.workers();
+  }
+
   /** Stops taking submissions; running audits get `graceMs`, then go back to the queue. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
+    clearInterval(this.reconciler);
     await this.queue.close(graceMs);
   }
 

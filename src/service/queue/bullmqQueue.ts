@@ -11,6 +11,7 @@
  */
 import { Queue, QueueEvents, QueueEventsProducer, WaitingError, Worker, type Job, type RedisOptions } from 'bullmq';
 import { Redis } from 'ioredis';
+import { ServiceError } from '../errors.js';
 import type { JobEvent } from '../jobs/types.js';
 import { notifyListeners, type AuditJobData, type AuditProcessor, type AuditQueue, type QueueCounts, type StopReason } from './queue.js';
 
@@ -152,11 +153,24 @@ export class BullmqQueue implements AuditQueue {
   async add(data: AuditJobData): Promise<void> {
     if (this.closing) throw new Error('the queue is closed');
     // An id that exists in Redis (waiting, running or recently finished) is not added again.
-    await this.queue.add(JOB_NAME, { jobId: data.jobId }, { jobId: data.jobId });
+    await this.reachable(this.queue.add(JOB_NAME, { jobId: data.jobId }, { jobId: data.jobId }));
+  }
+
+  /** Rejects (QUEUE_UNAVAILABLE) unless Redis answers a PING within the deadline. */
+  async ping(): Promise<void> {
+    await this.reachable(this.redis.ping());
+  }
+
+  async workers(): Promise<number> {
+    return (await this.reachable(this.queue.getWorkers())).length;
+  }
+
+  announce(event: JobEvent): void {
+    this.publish(event);
   }
 
   async cancel(jobId: string): Promise<boolean> {
-    const state = await this.queue.getJobState(jobId);
+    const state = await this.reachable(this.queue.getJobState(jobId));
     if (state === 'unknown' || state === 'completed' || state === 'failed') return false;
     if (state !== 'active' && (await this.queue.remove(jobId)) === 1) return true;
     // Running (or it started in between): the mark stops it if its worker has not read it yet,
@@ -175,7 +189,7 @@ export class BullmqQueue implements AuditQueue {
   }
 
   async counts(): Promise<QueueCounts> {
-    const c = await this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active');
+    const c = await this.reachable(this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'));
     // A job waiting for its backoff is still waiting to run.
     return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
   }
@@ -256,6 +270,22 @@ export class BullmqQueue implements AuditQueue {
     }
   }
 
+  /**
+   * A command for a client's request: while Redis is away, ioredis would hold it until Redis is
+   * back (the blocking connections need that), so the request fails now instead, with 503.
+   */
+  private reachable<T>(command: Promise<T>): Promise<T> {
+    if (this.redis.status !== 'ready') {
+      command.catch(() => undefined); // it settles, or not, after the answer
+      return Promise.reject(queueUnavailable(`Redis is unreachable (connection ${this.redis.status})`));
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(queueUnavailable(`Redis did not answer within ${COMMAND_DEADLINE_MS / 1000} s`)), COMMAND_DEADLINE_MS);
+    });
+    return Promise.race([command, deadline]).finally(() => clearTimeout(timer));
+  }
+
   private publish(event: JobEvent): void {
     this.publishing = this.publishing
       .then(() => this.producer.publishEvent({ eventName: AUDIT_EVENT, jobId: event.jobId, payload: JSON.stringify(event) }, MAX_EVENTS))
@@ -288,3 +318,10 @@ export class BullmqQueue implements AuditQueue {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** How long a client's request waits for a Redis command before it gets 503. */
+const COMMAND_DEADLINE_MS = 5_000;
+
+function queueUnavailable(detail: string): ServiceError {
+  return new ServiceError('QUEUE_UNAVAILABLE', `${detail}; the audit queue is unavailable, try again shortly`, { headers: { 'Retry-After': '10' } });
+}

@@ -48,6 +48,14 @@ export class LocalQueue implements AuditQueue {
     return () => this.listeners.delete(listener);
   }
 
+  announce(event: JobEvent): void {
+    this.emit(event);
+  }
+
+  workers(): Promise<number> {
+    return Promise.resolve(this.closing ? 0 : 1);
+  }
+
   async close(graceMs: number): Promise<void> {
     this.closing = true;
     this.waiting.length = 0; // they stay queued in the job store, for the next start

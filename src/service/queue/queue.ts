@@ -37,6 +37,10 @@ export interface AuditQueue {
   counts(): Promise<QueueCounts>;
   /** Job lifecycle events, in order per job. Returns the unsubscribe function. */
   subscribe(listener: (event: JobEvent) => void): () => void;
+  /** Hands an event that happened outside a processor (a job deleted) to every subscriber, in every process. */
+  announce(event: JobEvent): void;
+  /** Processes taking jobs now (this one, or live workers on Redis). */
+  workers(): Promise<number>;
   /** Stops starting jobs; active ones get `graceMs` to finish, then stop with reason 'shutdown'. */
   close(graceMs: number): Promise<void>;
 }
