@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createConnection, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 
 export interface TestServer {
   url: string;
@@ -281,4 +282,21 @@ function portOpen(port: number): Promise<boolean> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+let databases = 0;
+
+/** A new empty database on a test PostgreSQL server (one per service, so tests never see each other's rows). */
+export async function createDatabase(server: TestServer): Promise<string> {
+  const name = `aa_${process.pid}_${++databases}_${Math.random().toString(36).slice(2, 8)}`;
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(server.url);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

@@ -1,17 +1,42 @@
 /**
  * Real-HTTP helpers for the service tests: a service on an ephemeral port with its own temp
  * data directory, multipart uploads with fetch, polling, and an SSE reader.
+ *
+ * Under ALIAS_AUDIT_TEST_MODE=distributed the same suites run against the distributed service:
+ * PostgreSQL (one private server per test process, a fresh database per service), a private
+ * Redis per service, the API as `serve --redis --database` runs it and an audit worker in the
+ * same process (scripts/run-tests.mjs runs the service suites a second time so).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, ServiceConfig } from '../../src/service/config.js';
-import { RunningService, startService } from '../../src/service/server.js';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { numbered } from '../../src/service/jobs/pg/pgStore.js';
+import { DB_FILE, RunningService, startService } from '../../src/service/server.js';
+import { startWorker, type RunningWorker } from '../../src/service/workerRole.js';
+import { createDatabase, startPostgres, startRedis, type TestServer } from '../helpers/servers.js';
+
+/** Which service the suites run against: the embedded default, or the distributed one. */
+export const TEST_MODE: 'embedded' | 'distributed' = process.env.ALIAS_AUDIT_TEST_MODE === 'distributed' ? 'distributed' : 'embedded';
+
+let sharedPostgres: Promise<TestServer> | undefined;
+
+/** A test's own Redis and database (distributed mode), and how to stop them. */
+async function distributedBackends(): Promise<{ redisUrl: string; databaseUrl: string; stop(): Promise<void> }> {
+  sharedPostgres ??= startPostgres(); // stopped when the test process exits
+  const databaseUrl = await createDatabase(await sharedPostgres);
+  const redis = await startRedis();
+  return { redisUrl: redis.url, databaseUrl, stop: () => redis.stop() };
+}
 
 export const PROBLEM_JSON = 'application/problem+json';
 
 export interface TestService extends RunningService {
   dataDir: string;
+  /** The PostgreSQL database of a distributed test service; null for the embedded one (SQLite in dataDir). */
+  databaseUrl: string | null;
   /** Closes the service (no grace: running audits are re-queued) and removes its data. */
   stop(): Promise<void>;
 }
@@ -31,22 +56,58 @@ export function testServiceConfig(dataDir: string, overrides: Partial<ServiceCon
   };
 }
 
-/** Starts the service on 127.0.0.1:0 with a fresh data directory and response validation on. */
+/**
+ * Starts the service on 127.0.0.1:0 with a fresh data directory and response validation on;
+ * in distributed mode (TEST_MODE) with its own Redis and database and one audit worker.
+ */
 export async function startTestService(overrides: Partial<ServiceConfig> = {}): Promise<TestService> {
   const dataDir = mkdtempSync(join(tmpdir(), 'alias-audit-svc-'));
-  const config = testServiceConfig(dataDir, overrides);
-  const running = await startService(config);
-  return {
-    ...running,
-    dataDir,
-    async stop() {
-      try {
-        await running.close(0);
-      } finally {
-        rmSync(dataDir, { recursive: true, force: true });
-      }
-    },
+  let backends: Awaited<ReturnType<typeof distributedBackends>> | undefined;
+  let worker: RunningWorker | undefined;
+  let running: RunningService | undefined;
+  const stop = async (): Promise<void> => {
+    try {
+      await worker?.close(0);
+      await running?.close(0);
+      await backends?.stop();
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   };
+  try {
+    if (TEST_MODE === 'distributed') backends = await distributedBackends();
+    const config = testServiceConfig(dataDir, { ...overrides, ...(backends ? { redisUrl: backends.redisUrl, databaseUrl: backends.databaseUrl } : {}) });
+    running = await startService(config);
+    // The worker's own folder, as on another machine; its lock short, so a lost worker's audit comes back soon.
+    if (backends) worker = await startWorker({ ...config, dataDir: join(dataDir, 'worker'), lockDurationMs: 5_000 }, { log: () => undefined });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { ...running, dataDir, databaseUrl: backends?.databaseUrl ?? null, stop };
+}
+
+/**
+ * Runs one statement (with `?` placeholders) on the service's own database, SQLite or PostgreSQL:
+ * for the few tests that must reach under the API (e.g. a row from an older version).
+ */
+export async function sqlOnStore(svc: TestService, sql: string, args: (string | number)[] = []): Promise<Record<string, unknown>[]> {
+  if (svc.databaseUrl === null) {
+    const db = new Database(join(svc.dataDir, DB_FILE));
+    try {
+      const statement = db.prepare(sql);
+      return statement.reader ? (statement.all(...args) as Record<string, unknown>[]) : (statement.run(...args), []);
+    } finally {
+      db.close();
+    }
+  }
+  const client = new pg.Client({ connectionString: svc.databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(numbered(sql), args)).rows as Record<string, unknown>[];
+  } finally {
+    await client.end();
+  }
 }
 
 export interface UploadArgs {

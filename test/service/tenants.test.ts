@@ -18,7 +18,7 @@ import { JobStore } from '../../src/service/jobs/store.js';
 import { DB_FILE, startService } from '../../src/service/server.js';
 import { cliLines, runCli } from '../cli/cli.js';
 import { bundledModel, STANDARD } from '../helpers/models.js';
-import { startTestService, testServiceConfig, TestService } from './helpers.js';
+import { sqlOnStore, startTestService, testServiceConfig, TestService } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'alias-audit-tenants-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -160,14 +160,9 @@ describe('tenants over HTTP', () => {
   });
 
   it('a stored report of another tool version is not reused', async () => {
-    const db = new Database(join(svc.dataDir, DB_FILE));
-    try {
-      const { options_key: key } = db.prepare('SELECT options_key FROM jobs WHERE id = ?').get(aliceJob) as { options_key: string };
-      assert.ok(key.startsWith(`${TOOL_VERSION} `), key);
-      db.prepare('UPDATE jobs SET options_key = ? WHERE id = ?').run(key.replace(TOOL_VERSION, `${TOOL_VERSION}-older`), aliceJob);
-    } finally {
-      db.close();
-    }
+    const [{ options_key: key }] = (await sqlOnStore(svc, 'SELECT options_key FROM jobs WHERE id = ?', [aliceJob])) as { options_key: string }[];
+    assert.ok(key.startsWith(`${TOOL_VERSION} `), key);
+    await sqlOnStore(svc, 'UPDATE jobs SET options_key = ? WHERE id = ?', [key.replace(TOOL_VERSION, `${TOOL_VERSION}-older`), aliceJob]);
     const res = await fetch(`${svc.url}/audit`, { method: 'POST', headers: as(ALICE), body: form({ samples: '20', preprocess: 'none' }) });
     assert.equal(res.status, 202);
     const fresh = ((await res.json()) as { id: string }).id;
