@@ -1,14 +1,25 @@
 # syntax=docker/dockerfile:1
 #
-# alias-audit HTTP service.
+# alias-audit HTTP service, and the audit worker of its distributed mode.
 #   CPU image (the default target):  docker build -t alias-audit .
 #   GPU image (CUDA 12 provider):    docker build --target cuda -t alias-audit:cuda .
 #                                    docker run --gpus all -p 8080:8080 -v aa-data:/data alias-audit:cuda
+# The arguments are alias-audit's (ENTRYPOINT node dist/cli/main.js, CMD serve), so one image runs
+# both roles of the distributed mode (README, "Running on several machines"; docker-compose.yml):
+#   docker run -p 8080:8080 -e ALIAS_AUDIT_API_KEYS=... \
+#     -e ALIAS_AUDIT_REDIS_URL=redis://HOST:6379 -e ALIAS_AUDIT_DATABASE_URL=postgres://USER:PASS@HOST/DB alias-audit
+#   docker run -e ALIAS_AUDIT_REDIS_URL=... -e ALIAS_AUDIT_DATABASE_URL=... alias-audit worker --concurrency 2
+# (or --redis URL --database URL after serve/worker; the variables keep the password out of the
+# process list). The worker publishes no port and needs no API keys. Without the URLs, serve is
+# the embedded service (SQLite in /data, in-process queue).
+# HEALTHCHECK: GET /healthz when the container runs serve; any other command (worker, a one-off
+# audit) has no HTTP server and counts as healthy while it runs (tini exits when it does).
 # The CIFAR-10 test set is baked in (downloaded once at build time, ~139 MB);
 # --build-arg FETCH_DATA=0 leaves it out (the service then fetches it on first start, or set
 # CIFAR10_DIR to a mounted copy of the official binary batches).
-# Jobs, reports and queued models live in the /data volume; mount it to keep them across
-# container restarts.
+# Embedded, jobs, reports and queued models live in the /data volume; mount it to keep them
+# across container restarts. Distributed, they live in PostgreSQL, and /data holds only a
+# worker's copies of the models it is auditing (no volume needed).
 #
 # API keys: the image listens on 0.0.0.0 inside the container, so it needs keys and refuses to
 # start without them. Give them as ALIAS_AUDIT_API_KEYS=tenant:key,... (each key 16+ characters)
@@ -68,8 +79,9 @@ RUN mkdir -p /data && chown alias:alias /data
 USER alias
 VOLUME ["/data"]
 EXPOSE 8080
+# The role is the argument after dist/cli/main.js in PID 1's command line (tini's).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const a=require('fs').readFileSync('/proc/1/cmdline','utf8').split('\\0');if(a[a.indexOf('dist/cli/main.js')+1]!=='serve')process.exit(0);fetch('http://127.0.0.1:'+(process.env.ALIAS_AUDIT_PORT||process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/main.js"]
 CMD ["serve"]
 
@@ -93,7 +105,8 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 8080
+# The role is the argument after dist/cli/main.js in PID 1's command line (tini's).
 HEALTHCHECK --interval=30s --timeout=3s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "const a=require('fs').readFileSync('/proc/1/cmdline','utf8').split('\\0');if(a[a.indexOf('dist/cli/main.js')+1]!=='serve')process.exit(0);fetch('http://127.0.0.1:'+(process.env.ALIAS_AUDIT_PORT||process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/main.js"]
 CMD ["serve"]

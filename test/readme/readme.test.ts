@@ -41,6 +41,8 @@ const RUN = {
 const NOT_RUN: Record<string, string> = {
   'Quick start #2': 'npm test: the suite this test is part of',
   'HTTP service #2': 'Docker: needs a Docker daemon, and the network to build the image',
+  'Running on several machines #1': 'needs Redis and PostgreSQL servers started by hand; test/distributed runs the API and workers against private ones',
+  'Running on several machines #2': 'Docker Compose: needs a Docker daemon, and the network to pull Redis and PostgreSQL and build the image',
   'GPU execution providers #1': 'downloads the CUDA provider and needs an NVIDIA GPU',
   'Development #1': 'the build (npm start runs it above), the suite itself and the benchmarks',
 };
