@@ -56,8 +56,10 @@ function startApi(name: string): { proc: CliProcess; url: Promise<string> } {
 async function startWorkerProcess(name: string): Promise<CliProcess> {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
-  const args = ['worker', '--data-dir', dir, '--redis', redis!.url, '--database', databaseUrl, '--fetch-data', 'false', '--concurrency', '1', '--lock-duration', `${LOCK_MS}ms`];
-  const proc = spawnCli(name, args, cliEnv({}), join(root, `${name}.log`));
+  // The servers as the documented variables here (the APIs take them as flags): both ways work.
+  const args = ['worker', '--data-dir', dir, '--fetch-data', 'false', '--concurrency', '1', '--lock-duration', `${LOCK_MS}ms`];
+  const env = cliEnv({ ALIAS_AUDIT_REDIS_URL: redis!.url, ALIAS_AUDIT_DATABASE_URL: databaseUrl });
+  const proc = spawnCli(name, args, env, join(root, `${name}.log`));
   processes.push(proc);
   workers.push(proc);
   await proc.waitForLine(/worker ready \(/, STARTUP_MS);
