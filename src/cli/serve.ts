@@ -19,6 +19,7 @@ import {
   ServiceConfig,
 } from '../service/config.js';
 import { UsageError } from './errors.js';
+import { stopOnSignals } from './signals.js';
 
 /** 512MiB, 2GiB, 1000 (bytes): the form parseBytes reads back. */
 function formatBytes(bytes: number): string {
@@ -213,25 +214,9 @@ export async function serveCommand(config: ServiceConfig): Promise<number> {
   }
   // The signal handlers before the "listening on" line: a script that waits for that line may
   // send SIGTERM the moment it reads it.
-  const stopped = new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        process.stderr.write(`alias-audit: ${signal} again, exiting now\n`);
-        process.exit(130);
-      }
-      stopping = true;
-      process.stdout.write(`alias-audit: ${signal}: shutting down (running audits get ${config.shutdownGraceMs / 1000} s)\n`);
-      running.close().then(
-        () => resolve(0),
-        (err: unknown) => {
-          process.stderr.write(`alias-audit: shutdown failed: ${(err as Error).message}\n`);
-          resolve(3);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+  const stopped = stopOnSignals(() => running.close(), {
+    stopping: `shutting down (running audits get ${config.shutdownGraceMs / 1000} s)`,
+    failed: 'shutdown failed',
   });
   const { requeued, failed, queued } = running.recovered;
   // The resume note first: "listening on" is the line that scripts wait for.

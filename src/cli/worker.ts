@@ -5,6 +5,7 @@
  */
 import type { ServiceConfig } from '../service/config.js';
 import { UsageError } from './errors.js';
+import { stopOnSignals } from './signals.js';
 
 /** Runs the worker; resolves with the exit code once it has stopped. */
 export async function workerCommand(config: ServiceConfig): Promise<number> {
@@ -16,25 +17,9 @@ export async function workerCommand(config: ServiceConfig): Promise<number> {
     if (err instanceof WorkerSetupError || err instanceof BackendUnreachableError || (err as Error).name === 'WorkerSealError') throw new UsageError((err as Error).message);
     throw err;
   }
-  const stopped = new Promise<number>((resolve) => {
-    let stopping = false;
-    const stop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        process.stderr.write(`alias-audit: ${signal} again, exiting now\n`);
-        process.exit(130);
-      }
-      stopping = true;
-      process.stdout.write(`alias-audit: ${signal}: worker stopping (running audits get ${config.shutdownGraceMs / 1000} s, then go back to the queue)\n`);
-      running.close().then(
-        () => resolve(0),
-        (err: unknown) => {
-          process.stderr.write(`alias-audit: worker stop failed: ${(err as Error).message}\n`);
-          resolve(3);
-        },
-      );
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+  const stopped = stopOnSignals(() => running.close(), {
+    stopping: `worker stopping (running audits get ${config.shutdownGraceMs / 1000} s, then go back to the queue)`,
+    failed: 'worker stop failed',
   });
   process.stdout.write(`alias-audit: worker ready (${running.ready})\n`);
   return stopped;

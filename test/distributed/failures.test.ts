@@ -11,11 +11,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 import { startService, type RunningService } from '../../src/service/server.js';
 import { startWorker, type RunningWorker } from '../../src/service/workerRole.js';
 import { bundledModel, STANDARD } from '../helpers/models.js';
-import { createDatabase, startPostgres, startRedis, type RedisServerOptions, type TestServer } from '../helpers/servers.js';
+import { createDatabase, queryDatabase, startPostgres, startRedis, type RedisServerOptions, type TestServer } from '../helpers/servers.js';
 import { pollJob, problemOf, testServiceConfig, upload, type JobDoc } from '../service/helpers.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -60,16 +59,7 @@ async function deploy(opts: { redis?: RedisServerOptions; worker?: boolean } = {
   };
 }
 
-/** One statement on the deployment's database, straight (not through the service). */
-async function sql<R extends pg.QueryResultRow>(databaseUrl: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const sql = queryDatabase;
 
 let samples = 20;
 /** A quick audit of the bundled model; each call's options differ, so nothing is answered from the cache. */

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { bundledModel, STANDARD } from '../helpers/models.js';
-import { createDatabase, startPostgres, startRedis, type TestServer } from '../helpers/servers.js';
+import { createDatabase, queryDatabase, startPostgres, startRedis, type TestServer } from '../helpers/servers.js';
 import { readEvents, upload, type JobDoc, type SseEvent } from '../service/helpers.js';
 import { auditChildrenOf, cliEnv, killNow, processTree, requireBuiltCli, running, spawnCli, tail, type CliProcess } from './processes.js';
 
@@ -133,14 +133,8 @@ async function listAll(base: string, query = ''): Promise<{ id: string; status: 
   return items;
 }
 
-async function sql<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
+function sql<R extends pg.QueryResultRow>(text: string): Promise<R[]> {
+  return queryDatabase<R>(databaseUrl, text);
 }
 
 /** The worker (alive) that runs an audit process now, with that process; undefined while none does. */

@@ -300,3 +300,14 @@ export async function createDatabase(server: TestServer): Promise<string> {
   url.pathname = `/${name}`;
   return url.toString();
 }
+
+/** One statement on a test database, straight (not through the service under test). */
+export async function queryDatabase<R extends pg.QueryResultRow>(url: string, text: string, args: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<R>(text, args)).rows;
+  } finally {
+    await client.end();
+  }
+}

@@ -12,11 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, ServiceConfig } from '../../src/service/config.js';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { numbered } from '../../src/service/jobs/pg/pgStore.js';
 import { DB_FILE, RunningService, startService } from '../../src/service/server.js';
 import { startWorker, type RunningWorker } from '../../src/service/workerRole.js';
-import { createDatabase, startPostgres, startRedis, type TestServer } from '../helpers/servers.js';
+import { createDatabase, queryDatabase, startPostgres, startRedis, type TestServer } from '../helpers/servers.js';
 
 /** Which service the suites run against: the embedded default, or the distributed one. */
 export const TEST_MODE: 'embedded' | 'distributed' = process.env.ALIAS_AUDIT_TEST_MODE === 'distributed' ? 'distributed' : 'embedded';
@@ -101,13 +100,7 @@ export async function sqlOnStore(svc: TestService, sql: string, args: (string | 
       db.close();
     }
   }
-  const client = new pg.Client({ connectionString: svc.databaseUrl });
-  await client.connect();
-  try {
-    return (await client.query(numbered(sql), args)).rows as Record<string, unknown>[];
-  } finally {
-    await client.end();
-  }
+  return queryDatabase(svc.databaseUrl, numbered(sql), args);
 }
 
 export interface UploadArgs {
