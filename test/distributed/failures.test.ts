@@ -101,6 +101,7 @@ describe('PostgreSQL down', () => {
     const before = await pollJob(base, await accepted(await postAudit(base)));
     assert.equal(before.status, 'succeeded', JSON.stringify(before.error));
     const jobsBefore = await sql<{ id: string }>(d.databaseUrl, 'SELECT id FROM jobs ORDER BY seq');
+    assert.match(await (await fetch(`${base}/metrics`)).text(), /^alias_audit_workers 1$/m, 'the live worker, as Redis knows it');
 
     const back = d.postgres.restart({ downMs: 5_000 });
     try {

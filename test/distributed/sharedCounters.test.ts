@@ -78,6 +78,10 @@ describe('two API processes share the rate limits and the queue-full check', () 
       assert.equal(body.checks.redis.status, 'ok');
       assert.equal(body.checks.workers, 0);
       assert.equal(body.checks.queue.waiting, 1);
+      // Each process's /metrics reads the shared queue and the live workers from Redis.
+      const metrics = await (await fetch(`${api.url}/metrics`, { headers: auth })).text();
+      assert.match(metrics, /^alias_audit_queue_jobs\{state="waiting"\} 1$/m);
+      assert.match(metrics, /^alias_audit_workers 0$/m);
     }
   });
 });
