@@ -2,7 +2,7 @@
  * The attacks' view of an ONNX model: pixel-space classifiers backed by ONNX Runtime sessions,
  * one for forward passes (the model itself) and one for input gradients (the gradient graph).
  */
-import { Layout, Preprocessing } from '../data/preprocess.js';
+import { Layout, normalisation, normalisedPixel, Preprocessing } from '../data/preprocess.js';
 import { decodeModel, encodeModel } from '../onnx/codec.js';
 import { DataType } from '../onnx/schema.js';
 import { ExecutionProviderChoice, FloatTensor, ModelSession } from '../runtime/session.js';
@@ -21,15 +21,14 @@ export interface ModelInterface {
   ep: ExecutionProviderChoice;
 }
 
-/** Writes (x*scale - mean)/std of NCHW pixels into the model's layout. */
+/** Writes (x*scale - mean)/std of NCHW pixels into the model's layout (the one {@link normalisedPixel}). */
 export function pixelsToModelInput(pixels: Float32Array, count: number, pre: Preprocessing, layout: Layout, out: Float32Array): void {
+  const k = normalisation(pre);
   for (let i = 0; i < count; i++) {
     const base = i * PIXELS_PER_IMAGE;
     for (let c = 0; c < 3; c++) {
-      const scale = pre.scale / pre.std[c];
-      const shift = pre.mean[c] / pre.std[c];
       for (let p = 0; p < 1024; p++) {
-        const v = pixels[base + c * 1024 + p] * scale - shift;
+        const v = normalisedPixel(pixels[base + c * 1024 + p], k, c);
         if (layout === 'NCHW') out[base + c * 1024 + p] = v;
         else out[base + p * 3 + c] = v;
       }

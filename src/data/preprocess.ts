@@ -163,6 +163,28 @@ function outputBuffer(n: number, out: Float32Array | undefined): Float32Array {
   return out.length === n ? out : out.subarray(0, n);
 }
 
+/** The constants of `(x*scale - mean) / std` as float32, the precision the gradient graph holds them in. */
+export interface Normalisation {
+  scale: number;
+  mean: readonly [number, number, number];
+  std: readonly [number, number, number];
+}
+
+export function normalisation(pre: Preprocessing): Normalisation {
+  const f = Math.fround;
+  return { scale: f(pre.scale), mean: [f(pre.mean[0]), f(pre.mean[1]), f(pre.mean[2])], std: [f(pre.std[0]), f(pre.std[1]), f(pre.std[2])] };
+}
+
+/**
+ * The one normalisation of a pixel (SPEC §3) for channel `c`: times scale, minus mean, over std,
+ * each step rounded to float32 as the gradient graph's Mul, Sub and Div nodes round it. The
+ * audit's inputs, the attacks' inputs and the gradient graph then agree to the bit, also on
+ * argmax ties. (A step the graph leaves out, e.g. Mul by 1, is exact here too.)
+ */
+export function normalisedPixel(x: number, k: Normalisation, c: number): number {
+  return Math.fround(Math.fround(Math.fround(x * k.scale) - k.mean[c]) / k.std[c]);
+}
+
 /**
  * Writes images [start, start+count) as model input `(x*scale - mean[c]) / std[c]`,
  * x = byte/255, shape [count,3,32,32] (NCHW) or [count,32,32,3] (NHWC).
@@ -181,10 +203,12 @@ export function fillModelInput(
 ): Float32Array {
   checkRange(set, start, count);
   const dst = outputBuffer(count * CIFAR10_IMAGE_BYTES, out);
-  // One lookup table per channel: 768 float ops instead of one per pixel.
+  // One lookup table per channel: 768 normalisations instead of one per pixel. A byte's pixel
+  // is the float32 byte/255 that pixelsInUnitRange gives the attacks.
   const lut = new Float32Array(3 * 256);
+  const k = normalisation(pre);
   for (let c = 0; c < 3; c++) {
-    for (let b = 0; b < 256; b++) lut[c * 256 + b] = ((b / 255) * pre.scale - pre.mean[c]) / pre.std[c];
+    for (let b = 0; b < 256; b++) lut[c * 256 + b] = normalisedPixel(Math.fround(b / 255), k, c);
   }
   const src = set.images;
   for (let i = 0; i < count; i++) {

@@ -125,7 +125,10 @@ export function buildGradientModel(modelBytes: Uint8Array, spec: GradientSpec): 
   };
 }
 
-/** pixels -> (x*scale - mean)/std -> [NHWC transpose] -> the model's input name. */
+/**
+ * pixels -> (x*scale - mean)/std -> [NHWC transpose] -> the model's input name. Float32 Mul,
+ * Sub and Div in this order: the steps of normalisedPixel (data/preprocess.ts), bit for bit.
+ */
 function addPreprocessing(g: Graph, pixels: string, imageName: string, spec: GradientSpec): void {
   const p = spec.preprocessing;
   let v = pixels;
