@@ -3,7 +3,8 @@
  * one for forward passes (the model itself) and one for input gradients (the gradient graph).
  */
 import { Layout, normalisation, normalisedPixel, Preprocessing } from '../data/preprocess.js';
-import { decodeModel, encodeModel } from '../onnx/codec.js';
+import { encodeModel } from '../onnx/codec.js';
+import type { Model } from '../onnx/ir.js';
 import { DataType } from '../onnx/schema.js';
 import { ExecutionProviderChoice, FloatTensor, ModelSession } from '../runtime/session.js';
 import { buildGradientModel, GradientModel } from './grad/gradientGraph.js';
@@ -98,7 +99,7 @@ interface StepGraph {
  */
 function withSignedStep(model: GradientModel): { bytes: Uint8Array; step: StepGraph } | undefined {
   if (model.opset < 9) return undefined;
-  const m = decodeModel(model.bytes);
+  const m = model.model; // extended in place: the gradient graph without the step is never encoded
   const g = m.graph;
   const clean = g.uniqueName('clean');
   const eps = g.uniqueName('eps');
@@ -125,9 +126,10 @@ export class GradientGraphClassifier implements GradientClassifier {
   }
 
   /** Builds and opens the gradient graph; throws UnsupportedGradient when it cannot be built. */
-  static async open(modelBytes: Uint8Array, m: ModelInterface): Promise<GradientGraphClassifier> {
-    const shapes = await probeShapes(modelBytes);
-    const model = buildGradientModel(modelBytes, { layout: m.layout, preprocessing: m.preprocessing, shapes, output: m.logitsName });
+  /** `source`: the model's bytes, or the audit's decoded model (left as it is). */
+  static async open(source: Uint8Array | Model, m: ModelInterface): Promise<GradientGraphClassifier> {
+    const shapes = await probeShapes(source);
+    const model = buildGradientModel(source, { layout: m.layout, preprocessing: m.preprocessing, shapes, output: m.logitsName });
     const stepped = withSignedStep(model);
     let session: ModelSession;
     try {

@@ -9,7 +9,7 @@ import { addSums, aliasingMetrics, AliasingSums, emptySums } from '../metrics/al
 import { addAliasingMeasurement, AliasingOutputs } from '../metrics/spectralGraph.js';
 import { assignStages, stageSummaries } from '../metrics/stages.js';
 import { decodeModel, encodeModel, ModelError } from '../onnx/codec.js';
-import type { Dim, Model } from '../onnx/ir.js';
+import { cloneModel, type Dim, type Model } from '../onnx/ir.js';
 import { checkSpatialSize, DownsamplingOp, findDownsamplingOps, ModelSummary, summarizeModel } from '../onnx/inspect.js';
 import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surgery.js';
 import { FloatTensor, ModelSession, RuntimeLoadError } from '../runtime/session.js';
@@ -31,6 +31,8 @@ export interface AuditEnvironment {
   /** A dataset already in memory (the service keeps one); loaded on demand otherwise. */
   dataset?: Cifar10Set;
   onProgress?: (p: AuditProgress) => void;
+  /** The model already decoded from these bytes (by a caller's own check); the audit does not edit it. */
+  model?: Model;
 }
 
 /** Relative tolerance of the twin invariant: float32 rounding of differently ordered sums. */
@@ -42,7 +44,8 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const started = performance.now();
   const progress = env.onProgress ?? (() => {});
   progress({ phase: 'loading', fraction: 0, message: 'reading model' });
-  const model = decodeModel(modelBytes);
+  // Decoded once: the probe, the audit graph and the gradient graph each edit a copy of it.
+  const model = env.model ?? decodeModel(modelBytes);
   const summary = summarizeModel(model);
   const layout = resolveLayout(options.layout, summary.input.shape);
   checkSpatialSize(summary, layout);
@@ -54,7 +57,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
 
   progress({ phase: 'probing', fraction: 0.02, message: 'probing shapes' });
   const probeStarted = performance.now();
-  const probe = await openProbe(modelBytes);
+  const probe = await openProbe(model);
   let geometries: Map<string, Geometry>;
   let pre: Preprocessing;
   let preReport: Omit<PreprocessingReport, 'layout'>;
@@ -69,7 +72,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const probeSeconds = seconds(probeStarted);
 
   const sessionStarted = performance.now();
-  const plan = buildAuditModel(modelBytes, geometries);
+  const plan = buildAuditModel(model, geometries);
   let session: ModelSession;
   try {
     session = await ModelSession.open(plan.bytes, { ep: options.ep });
@@ -114,8 +117,8 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   let robustness: RobustnessReport | null = null;
   const robustnessStarted = performance.now();
   if (attacking) {
-    const model = { inputName: summary.input.name, logitsName: summary.outputs[0], layout, preprocessing: pre, fixedBatch: summary.input.fixedBatch, ep: options.ep };
-    robustness = await auditRobustness(modelBytes, model, options, dataset, samples, batch, (f, message) =>
+    const classifier = { inputName: summary.input.name, logitsName: summary.outputs[0], layout, preprocessing: pre, fixedBatch: summary.input.fixedBatch, ep: options.ep };
+    robustness = await auditRobustness(modelBytes, model, classifier, options, dataset, samples, batch, (f, message) =>
       progress({ phase: 'attacking', fraction: 0.1 + 0.9 * aliasingShare + 0.9 * (1 - aliasingShare) * f, message }),
     );
   }
@@ -248,8 +251,8 @@ interface Probe {
 }
 
 /** The original model with each strided op's input and output exposed, on CPU. */
-async function openProbe(modelBytes: Uint8Array): Promise<Probe> {
-  const model = decodeModel(modelBytes);
+async function openProbe(decoded: Model): Promise<Probe> {
+  const model = cloneModel(decoded);
   const { ops } = findDownsamplingOps(model);
   exposeForShapeProbe(model, ops);
   try {
@@ -339,8 +342,8 @@ interface MeasuredOp {
 }
 
 /** The audit graph: the model plus, per strided op, its twin and the in-graph measurement. */
-function buildAuditModel(modelBytes: Uint8Array, geometries: Map<string, OpGeometry>): { bytes: Uint8Array; measured: MeasuredOp[] } {
-  const model = decodeModel(modelBytes);
+function buildAuditModel(decoded: Model, geometries: Map<string, OpGeometry>): { bytes: Uint8Array; measured: MeasuredOp[] } {
+  const model = cloneModel(decoded);
   const { ops } = findDownsamplingOps(model);
   const opset = model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
   const measured: MeasuredOp[] = ops.map((op, i) => {

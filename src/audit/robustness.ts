@@ -9,10 +9,13 @@ import { RobustnessReport, runRobustness } from '../attacks/suite.js';
 import { Cifar10Set } from '../data/cifar10.js';
 import { pixelsInUnitRange } from '../data/preprocess.js';
 import { ModelError } from '../onnx/codec.js';
+import type { Model } from '../onnx/ir.js';
 import { AuditOptions } from './options.js';
 
 export async function auditRobustness(
   modelBytes: Uint8Array,
+  /** The same model decoded (left as it is): the gradient graph is built on a copy of it. */
+  decoded: Model,
   model: ModelInterface,
   options: AuditOptions,
   dataset: Cifar10Set,
@@ -26,7 +29,7 @@ export async function auditRobustness(
   let gradient: GradientGraphClassifier | null = null;
   let why: string | undefined;
   try {
-    gradient = await GradientGraphClassifier.open(modelBytes, model);
+    gradient = await GradientGraphClassifier.open(decoded, model);
   } catch (err) {
     if (!(err instanceof UnsupportedGradient || err instanceof ModelError)) throw err;
     why = err instanceof UnsupportedGradient ? `no gradient for ${err.opType}: ${err.reason}` : err.message;

@@ -3,7 +3,7 @@
  * bytes before the importer reads them, the only place that uses protobuf field numbers
  * (schema.ts); everything else edits the IR.
  */
-import { Attribute, Constant, Dim, Graph, Model, Node, OpsetImport, ValueInfo } from './ir.js';
+import { Attribute, cloneModel, Constant, Dim, Graph, Model, Node, OpsetImport, ValueInfo } from './ir.js';
 import { checkModelBytes, ExternalDataError, ModelLimitError } from './limits.js';
 import {
   decodeString,
@@ -59,6 +59,7 @@ export class ModelError extends Error {
  * those are checked on the raw bytes first, which also bounds the decoder's recursion.
  */
 export function decodeModel(bytes: Uint8Array): Model {
+  modelDecodes++;
   if (bytes.length === 0) throw new ModelError('EMPTY_FILE', 'the model file is empty');
   let model: Model;
   try {
@@ -77,6 +78,21 @@ export function decodeModel(bytes: Uint8Array): Model {
     throw err;
   }
   return model;
+}
+
+let modelDecodes = 0;
+
+/** Models decoded by this process so far: what tests and benches read to see that an audit decodes its model once. */
+export function modelDecodeCount(): number {
+  return modelDecodes;
+}
+
+/**
+ * A model that the caller may edit: decoded from bytes, or a copy of an already decoded one
+ * (which stays as it was). Lets an audit decode its model once and hand it to every graph it builds.
+ */
+export function editableModel(source: Uint8Array | Model): Model {
+  return source instanceof Uint8Array ? decodeModel(source) : cloneModel(source);
 }
 
 /** An ONNX file starts with ir_version (field 1, varint): tag byte 0x08 and a small value. */

@@ -355,6 +355,26 @@ export interface Model {
   otherFields: Uint8Array[];
 }
 
+/**
+ * A copy of the model that graph edits (surgery, the gradient graph, a probe's extra outputs)
+ * can change without touching the original: new lists, value infos and initializer map, the
+ * same nodes and tensors, which no edit changes in place. Weights are not copied, so one decoded
+ * model serves every graph an audit builds.
+ */
+export function cloneModel(model: Model): Model {
+  const g = model.graph;
+  const graph = new Graph({
+    name: g.name,
+    nodes: [...g.nodes],
+    inputs: g.inputs.map((v) => ({ ...v })),
+    outputs: g.outputs.map((v) => ({ ...v })),
+    valueInfo: g.valueInfo.map((v) => ({ ...v })),
+    initializers: new Map(g.initializers),
+    unknownFields: [...g.unknownFields],
+  });
+  return { ...model, opsetImports: model.opsetImports.map((o) => ({ ...o })), graph, otherFields: [...model.otherFields] };
+}
+
 /** The version of the default ONNX operator set the model imports. */
 export function defaultOpset(model: Model): number {
   const entry = model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx');

@@ -5,8 +5,8 @@
  * in the model's own opset.
  */
 import { reduce, reshape } from '../../onnx/builders.js';
-import { decodeModel, encodeModel } from '../../onnx/codec.js';
-import { attr, defaultOpset, Dim, Graph, Node } from '../../onnx/ir.js';
+import { editableModel, encodeModel } from '../../onnx/codec.js';
+import { attr, defaultOpset, Dim, Graph, Model, Node } from '../../onnx/ir.js';
 import { DataType } from '../../onnx/schema.js';
 import type { Layout, Preprocessing } from '../../data/preprocess.js';
 import { buildBackward } from './backward.js';
@@ -36,7 +36,10 @@ export interface GradientSpec {
 export type OutputKind = 'logits' | 'softmax';
 
 export interface GradientModel {
-  bytes: Uint8Array;
+  /** The graph encoded (on first read). */
+  readonly bytes: Uint8Array;
+  /** The graph itself, for a caller that extends it before encoding. */
+  model: Model;
   inputs: {
     /** float [B,3,H,W] in [0,1], NCHW whatever the model's layout. */
     pixels: string;
@@ -73,8 +76,8 @@ const IDENTITY_PRE = (p: GradientSpec['preprocessing']): boolean =>
  *   gradient rule (the caller falls back to a black-box attack), or the opset is below 7.
  * @throws ModelError when the model has not exactly one non-weight input.
  */
-export function buildGradientModel(modelBytes: Uint8Array, spec: GradientSpec): GradientModel {
-  const model = decodeModel(modelBytes);
+export function buildGradientModel(source: Uint8Array | Model, spec: GradientSpec): GradientModel {
+  const model = editableModel(source);
   const opset = defaultOpset(model);
   if (opset < MIN_OPSET) throw new UnsupportedGradient('opset', `opset ${opset} is older than ${MIN_OPSET}`);
   const g = model.graph;
@@ -113,8 +116,14 @@ export function buildGradientModel(modelBytes: Uint8Array, spec: GradientSpec): 
   g.outputs = [kept ?? { name: logits, elemType: DataType.FLOAT }];
   for (const name of Object.values(names)) g.addOutput(name);
   g.cleanup().toposort();
+  let bytes: Uint8Array | undefined;
   return {
-    bytes: encodeModel(model),
+    // Encoded on first use: a caller that extends the graph (the PGD step) encodes its own once.
+    get bytes() {
+      bytes ??= encodeModel(model);
+      return bytes;
+    },
+    model,
     inputs: { pixels, labels },
     outputs: { logits, ...names },
     outputKind,

@@ -5,8 +5,8 @@
  * probe returns a few numbers per value whatever its type, and ModelSession (float outputs
  * only) can run it.
  */
-import { decodeModel, encodeModel, ModelError } from '../../onnx/codec.js';
-import { attr, Dim, Graph, ValueInfo } from '../../onnx/ir.js';
+import { editableModel, encodeModel, ModelError } from '../../onnx/codec.js';
+import { attr, Dim, Graph, Model, ValueInfo } from '../../onnx/ir.js';
 import { DataType } from '../../onnx/schema.js';
 import { FloatTensor, ModelSession } from '../../runtime/session.js';
 import type { ShapeTable } from './registry.js';
@@ -35,8 +35,8 @@ export function imageInput(g: Graph): ValueInfo {
 }
 
 /** Builds the probe model: the original graph plus `Cast(Shape(v))` outputs for its input and every node output. */
-export function shapeProbeModel(modelBytes: Uint8Array): ShapeProbe {
-  const model = decodeModel(modelBytes);
+export function shapeProbeModel(source: Uint8Array | Model): ShapeProbe {
+  const model = editableModel(source);
   const g = model.graph;
   const input = imageInput(g);
   const values = [input.name];
@@ -84,8 +84,8 @@ export interface ProbeOptions {
  *
  * @throws ModelError when the model has not exactly one input or does not run.
  */
-export async function probeShapes(modelBytes: Uint8Array, options: ProbeOptions = {}): Promise<ShapeTable> {
-  const probe = shapeProbeModel(modelBytes);
+export async function probeShapes(source: Uint8Array | Model, options: ProbeOptions = {}): Promise<ShapeTable> {
+  const probe = shapeProbeModel(source);
   const session = await ModelSession.open(probe.bytes, { ep: 'cpu', intraOpThreads: options.intraOpThreads });
   try {
     const batches = probe.fixedBatch ? [probe.fixedBatch] : [options.batch ?? PROBE_BATCH, 1];

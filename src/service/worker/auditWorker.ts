@@ -9,7 +9,7 @@ import type { AuditOptions } from '../../audit/options.js';
 import { Cifar10Set, DataIntegrityError, loadCifar10Test, parseCifar10Records, verifyCifar10Test } from '../../data/cifar10.js';
 import { resolveLayout } from '../../data/preprocess.js';
 import { decodeModel, encodeModel } from '../../onnx/codec.js';
-import { Graph } from '../../onnx/ir.js';
+import { cloneModel, Graph, type Model } from '../../onnx/ir.js';
 import { checkSpatialSize, findDownsamplingOps, summarizeModel } from '../../onnx/inspect.js';
 import { exposeForShapeProbe } from '../../onnx/surgery.js';
 import { DataType } from '../../onnx/schema.js';
@@ -68,12 +68,12 @@ class MemoryEstimateError extends Error {
  * activation and each strided op's shapes, and refuses the audit when its estimate exceeds the
  * limit. Any other trouble is left to the audit itself, which reports it as it always does.
  */
-async function preflight(bytes: Uint8Array, options: AuditOptions, samples: number, limitBytes: number): Promise<void> {
+async function preflight(bytes: Uint8Array, decoded: Model, options: AuditOptions, samples: number, limitBytes: number): Promise<void> {
   const probed: ProbedOp[] = [];
   let batch: number;
   let activationBytes = 0;
   try {
-    const model = decodeModel(bytes);
+    const model = cloneModel(decoded);
     const summary = summarizeModel(model);
     const layout = resolveLayout(options.layout, summary.input.shape);
     checkSpatialSize(summary, layout);
@@ -116,7 +116,14 @@ async function audit(req: AuditRequest): Promise<void> {
   const bytes = readOnce(req.modelFd);
   // Loaded here with the service's fetch setting rather than by runAudit's default (which may download).
   const dataset = await loadSamples(req);
-  if (req.memory.limitBytes > 0 && req.memory.preflight) await preflight(bytes, req.options, Math.min(req.options.samples, dataset.count), req.memory.limitBytes);
+  // Decoded once for the preflight and the audit; a model that does not decode is the audit's to report.
+  let model: Model | undefined;
+  try {
+    model = decodeModel(bytes);
+  } catch {
+    model = undefined;
+  }
+  if (model && req.memory.limitBytes > 0 && req.memory.preflight) await preflight(bytes, model, req.options, Math.min(req.options.samples, dataset.count), req.memory.limitBytes);
   let last = 0;
   let lastPhase = '';
   const onProgress = (p: AuditProgress): void => {
@@ -126,7 +133,7 @@ async function audit(req: AuditRequest): Promise<void> {
     lastPhase = p.phase;
     void send({ type: 'progress', progress: p });
   };
-  const report = await runAudit(bytes, req.options, { dataset, onProgress });
+  const report = await runAudit(bytes, req.options, { dataset, onProgress, model });
   await send({ type: 'report', report });
 }
 
