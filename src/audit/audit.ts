@@ -1,6 +1,8 @@
 /**
- * One audit end to end: model bytes -> shape probe -> stride-1 twins with the aliasing
- * measurement in the graph -> one pass over the samples -> report.
+ * One audit end to end, as five named steps: read the subject (the model decoded once, its
+ * strided ops, the samples) -> probe (shapes, preprocessing) -> measure aliasing (stride-1
+ * twins with the measurement in the graph, one pass over the samples) -> estimate robustness
+ * (when asked) -> assemble the report.
  */
 import { createHash } from 'node:crypto';
 import { Cifar10Set, loadCifar10Test } from '../data/cifar10.js';
@@ -12,7 +14,7 @@ import { decodeModel, encodeModel, ModelError } from '../onnx/codec.js';
 import { cloneModel, type Dim, type Model } from '../onnx/ir.js';
 import { checkSpatialSize, DownsamplingOp, findDownsamplingOps, ModelSummary, summarizeModel } from '../onnx/inspect.js';
 import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surgery.js';
-import { FloatTensor, ModelSession, RuntimeLoadError } from '../runtime/session.js';
+import { FloatTensor, ModelSession, ProviderAttempt, RuntimeLoadError } from '../runtime/session.js';
 import { RobustnessReport } from '../attacks/suite.js';
 import { AuditOptions } from './options.js';
 import { autoPreset, CANDIDATE_SAMPLES, PreprocessingCandidate, preprocessingFlags } from './preprocessingChoice.js';
@@ -43,9 +45,44 @@ const CHANCE_FLAG_ACCURACY = 0.2;
 export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, env: AuditEnvironment = {}): Promise<AuditReport> {
   const started = performance.now();
   const progress = env.onProgress ?? (() => {});
+  const subject = await readSubject(modelBytes, options, env, progress);
+  const probed = await probeModel(subject, options, progress);
+  const measured = await measureAliasing(subject, probed, options, progress);
+  const attacked = await estimateRobustness(subject, probed.pre, options, progress);
+  const report = assembleReport(subject, probed, measured, attacked, options, seconds(started));
+  progress({ phase: 'done', fraction: 1, message: 'done' });
+  return report;
+}
+
+/** What every step reads: the model (decoded once), its interface, the strided ops and the samples. */
+interface AuditSubject {
+  bytes: Uint8Array;
+  /** Never edited: each graph an audit builds is built on a clone. */
+  model: Model;
+  summary: ModelSummary;
+  layout: Layout;
+  ops: DownsamplingOp[];
+  unsupported: ReturnType<typeof findDownsamplingOps>['unsupported'];
+  dataset: Cifar10Set;
+  samples: number;
+  batch: number;
+  loadSeconds: number;
+}
+
+/** With attacks to run, the aliasing pass is the smaller part of the work (progress fractions). */
+function aliasingShare(options: AuditOptions): number {
+  return attacking(options) ? 0.3 : 1;
+}
+
+function attacking(options: AuditOptions): boolean {
+  return options.robustness !== undefined && options.robustness !== 'none';
+}
+
+/** Step 1: decode (unless the caller did), check the input, find the strided ops, load the samples. */
+async function readSubject(bytes: Uint8Array, options: AuditOptions, env: AuditEnvironment, progress: (p: AuditProgress) => void): Promise<AuditSubject> {
+  const started = performance.now();
   progress({ phase: 'loading', fraction: 0, message: 'reading model' });
-  // Decoded once: the probe, the audit graph and the gradient graph each edit a copy of it.
-  const model = env.model ?? decodeModel(modelBytes);
+  const model = env.model ?? decodeModel(bytes);
   const summary = summarizeModel(model);
   const layout = resolveLayout(options.layout, summary.input.shape);
   checkSpatialSize(summary, layout);
@@ -53,26 +90,47 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const dataset = env.dataset ?? (await loadCifar10Test({ dir: options.cifar10Dir }));
   const samples = Math.min(options.samples, dataset.count);
   const batch = summary.input.fixedBatch ?? Math.min(options.batch, samples);
-  const loadSeconds = seconds(started);
+  return { bytes, model, summary, layout, ops, unsupported, dataset, samples, batch, loadSeconds: seconds(started) };
+}
 
+interface Probed {
+  geometries: Map<string, Geometry>;
+  pre: Preprocessing;
+  preReport: Omit<PreprocessingReport, 'layout'>;
+  preFlags: string[];
+  probeSeconds: number;
+}
+
+/** Step 2: one CPU session of the model with the strided ops exposed: their shapes, then the preprocessing. */
+async function probeModel(subject: AuditSubject, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<Probed> {
   progress({ phase: 'probing', fraction: 0.02, message: 'probing shapes' });
-  const probeStarted = performance.now();
-  const probe = await openProbe(model);
-  let geometries: Map<string, Geometry>;
-  let pre: Preprocessing;
-  let preReport: Omit<PreprocessingReport, 'layout'>;
-  let preFlags: string[];
+  const started = performance.now();
+  const probe = await openProbe(subject.model);
   try {
-    const input = new InputBatcher(dataset, batch, layout);
-    geometries = await probeGeometry(probe.session, probe.ops, summary, input, PRESET_FOR_PROBE);
-    ({ pre, report: preReport, flags: preFlags } = await choosePreprocessing(probe.session, summary, options, input, samples, progress));
+    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout);
+    const geometries = await probeGeometry(probe.session, probe.ops, subject.summary, input, PRESET_FOR_PROBE);
+    const { pre, report, flags } = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
+    return { geometries, pre, preReport: report, preFlags: flags, probeSeconds: seconds(started) };
   } finally {
     await probe.session.release();
   }
-  const probeSeconds = seconds(probeStarted);
+}
 
+interface Measured {
+  plan: { measured: MeasuredOp[] };
+  sums: AliasingSums[];
+  twinStats: { maxAbsError: number; maxAbsOutput: number; images: number }[];
+  correct: number;
+  provider: { used: string; fallbacks: ProviderAttempt[] };
+  sessionSeconds: number;
+  measureSeconds: number;
+}
+
+/** Step 3: the audit graph (model, twins, in-graph measurement) in one session, one pass over the samples. */
+async function measureAliasing(subject: AuditSubject, probed: Probed, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<Measured> {
+  const { summary, dataset, samples, batch } = subject;
   const sessionStarted = performance.now();
-  const plan = buildAuditModel(model, geometries);
+  const plan = buildAuditModel(subject.model, probed.geometries);
   let session: ModelSession;
   try {
     session = await ModelSession.open(plan.bytes, { ep: options.ep });
@@ -83,19 +141,17 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const sessionSeconds = seconds(sessionStarted);
 
   const measureStarted = performance.now();
-  // With attacks to run, the aliasing pass is the smaller part of the work.
-  const attacking = options.robustness !== undefined && options.robustness !== 'none';
-  const aliasingShare = attacking ? 0.3 : 1;
+  const share = aliasingShare(options);
   let correct = 0;
   const sums = plan.measured.map(() => emptySums());
   const twinStats = plan.measured.map(() => ({ maxAbsError: 0, maxAbsOutput: 0, images: 0 }));
-  const input = new InputBatcher(dataset, batch, layout);
+  const input = new InputBatcher(dataset, batch, subject.layout);
   try {
     const logitsName = summary.outputs[0];
     const fetches = [logitsName, ...plan.measured.flatMap((m) => (m.outputs ? [m.outputs.sums, m.outputs.twinError, m.outputs.outputMaxAbs] : []))];
     for (let start = 0; start < samples; start += batch) {
       const count = Math.min(batch, samples - start);
-      const result = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, fetches);
+      const result = await session.run({ [summary.input.name]: input.fill(start, count, probed.pre) }, fetches);
       correct += countCorrect(result[logitsName], dataset.labels, start, count);
       plan.measured.forEach((m, i) => {
         if (!m.outputs) return;
@@ -107,23 +163,53 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
         stats.images++;
       });
       const done = start + count;
-      progress({ phase: 'measuring', fraction: 0.1 + aliasingShare * 0.9 * (done / samples), message: `${done}/${samples} images` });
+      progress({ phase: 'measuring', fraction: 0.1 + share * 0.9 * (done / samples), message: `${done}/${samples} images` });
     }
   } finally {
     await session.release();
   }
-  const measureSeconds = seconds(measureStarted);
+  return {
+    plan,
+    sums,
+    twinStats,
+    correct,
+    provider: { used: session.provider, fallbacks: [...session.failedProviders] },
+    sessionSeconds,
+    measureSeconds: seconds(measureStarted),
+  };
+}
 
-  let robustness: RobustnessReport | null = null;
-  const robustnessStarted = performance.now();
-  if (attacking) {
-    const classifier = { inputName: summary.input.name, logitsName: summary.outputs[0], layout, preprocessing: pre, fixedBatch: summary.input.fixedBatch, ep: options.ep };
-    robustness = await auditRobustness(modelBytes, model, classifier, options, dataset, samples, batch, (f, message) =>
-      progress({ phase: 'attacking', fraction: 0.1 + 0.9 * aliasingShare + 0.9 * (1 - aliasingShare) * f, message }),
-    );
-  }
-  const robustnessSeconds = seconds(robustnessStarted);
+/** Step 4: the attacks, when asked for, on the model's bytes and a clone of its graph. */
+async function estimateRobustness(
+  subject: AuditSubject,
+  pre: Preprocessing,
+  options: AuditOptions,
+  progress: (p: AuditProgress) => void,
+): Promise<{ robustness: RobustnessReport | null; robustnessSeconds: number }> {
+  const started = performance.now();
+  if (!attacking(options)) return { robustness: null, robustnessSeconds: 0 };
+  const { summary } = subject;
+  const share = aliasingShare(options);
+  const classifier = { inputName: summary.input.name, logitsName: summary.outputs[0], layout: subject.layout, preprocessing: pre, fixedBatch: summary.input.fixedBatch, ep: options.ep };
+  const robustness = await auditRobustness(subject.bytes, subject.model, classifier, options, subject.dataset, subject.samples, subject.batch, (f, message) =>
+    progress({ phase: 'attacking', fraction: 0.1 + 0.9 * share + 0.9 * (1 - share) * f, message }),
+  );
+  return { robustness, robustnessSeconds: seconds(started) };
+}
 
+/** Step 5: metrics per op and stage, flags, thresholds and timings, as the report (SPEC §6). */
+function assembleReport(
+  subject: AuditSubject,
+  probed: Probed,
+  measured: Measured,
+  attacked: { robustness: RobustnessReport | null; robustnessSeconds: number },
+  options: AuditOptions,
+  totalSeconds: number,
+): AuditReport {
+  const { summary, layout, samples, dataset, batch } = subject;
+  const { geometries, pre } = probed;
+  const { plan, sums, twinStats, correct } = measured;
+  const { robustness } = attacked;
   const downsampling = assignStages(
     plan.measured.map((m, i): Omit<DownsamplingReport, 'stage'> => {
       const geometry = geometries.get(m.op.output);
@@ -151,41 +237,41 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   );
   const measuredOk = downsampling.filter((d) => d.am !== null && !d.error) as (DownsamplingReport & { am: number; amRel: number; aliasEnergy: number })[];
   const cleanAccuracy = correct / samples;
-  const flags: string[] = [...preFlags];
+  const flags: string[] = [...probed.preFlags];
   if (cleanAccuracy < CHANCE_FLAG_ACCURACY) {
     flags.push(`clean accuracy ${(cleanAccuracy * 100).toFixed(1)}% is near chance: the preprocessing (${pre.name}) or layout (${layout}) probably does not match the model`);
   }
-  if (ops.length === 0) flags.push('no strided Conv/MaxPool/AveragePool: nothing to measure for aliasing');
+  if (subject.ops.length === 0) flags.push('no strided Conv/MaxPool/AveragePool: nothing to measure for aliasing');
   for (const d of downsampling) if (d.error) flags.push(`${d.node}: ${d.error}`);
 
   const report: AuditReport = {
     tool: { name: 'alias-audit', version: TOOL_VERSION },
     model: {
-      sha256: createHash('sha256').update(modelBytes).digest('hex'),
-      bytes: modelBytes.length,
+      sha256: createHash('sha256').update(subject.bytes).digest('hex'),
+      bytes: subject.bytes.length,
       opset: summary.opset,
       irVersion: summary.irVersion,
       producer: summary.producer,
       input: { name: summary.input.name, shape: summary.input.shape, layout, batchUsed: batch },
     },
-    dataset: { name: 'CIFAR-10 test', source: dataset.source, samples, selection: 'first', preprocessing: { ...preReport, layout } },
-    executionProvider: { requested: options.ep, used: session.provider, fallbacks: [...session.failedProviders] },
+    dataset: { name: 'CIFAR-10 test', source: dataset.source, samples, selection: 'first', preprocessing: { ...probed.preReport, layout } },
+    executionProvider: { requested: options.ep, used: measured.provider.used, fallbacks: measured.provider.fallbacks },
     cleanAccuracy,
     cleanCorrect: correct,
     downsampling,
     stages: stageSummaries(measuredOk),
-    unsupported,
-    graph: graphOutline(model),
+    unsupported: subject.unsupported,
+    graph: graphOutline(subject.model),
     robustness,
     flags,
     timings: {
-      totalSeconds: seconds(started),
-      loadSeconds,
-      probeSeconds,
-      sessionSeconds,
-      measureSeconds,
-      robustnessSeconds,
-      imagesPerSecond: samples / Math.max(measureSeconds, 1e-9),
+      totalSeconds,
+      loadSeconds: subject.loadSeconds,
+      probeSeconds: probed.probeSeconds,
+      sessionSeconds: measured.sessionSeconds,
+      measureSeconds: measured.measureSeconds,
+      robustnessSeconds: attacked.robustnessSeconds,
+      imagesPerSecond: samples / Math.max(measured.measureSeconds, 1e-9),
     },
   };
   if (options.maxAmRel !== undefined || options.minRobustAccuracy !== undefined) report.thresholds = {};
@@ -194,9 +280,9 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
     const value = robustness.robustAccuracy;
     report.thresholds!.minRobustAccuracy = { limit: options.minRobustAccuracy, value, passed: value >= options.minRobustAccuracy };
   }
-  progress({ phase: 'done', fraction: 1, message: 'done' });
   return report;
 }
+
 
 /** Nodes listed in the report's graph at most: enough for any CIFAR-10 classifier, bounded for huge graphs. */
 const GRAPH_NODE_LIMIT = 500;
