@@ -11,6 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
+import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
+import type { AuditReport } from '../../src/audit/report.js';
+import { optionsKey } from '../../src/service/formOptions.js';
+import { MissingBlobError } from '../../src/service/jobs/blobs.js';
 import { isDatabaseUnreachable } from '../../src/service/dependencies.js';
 import { ModelFiles } from '../../src/service/jobs/modelFiles.js';
 import { CHUNK_BYTES, PgModelBlobs } from '../../src/service/jobs/pg/pgBlobs.js';
@@ -72,6 +76,37 @@ describe('PostgreSQL', () => {
         [sha],
       );
       assert.deepEqual(rows.map((r) => [Number(r.bytes), r.chunks, r.sizes]), [[data.length, 3, [CHUNK_BYTES, CHUNK_BYTES, 1024 * 1024]]]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test('sweepUnused removes old blobs that no queued or running job needs, and keeps the rest', async () => {
+    const store = await openStore();
+    try {
+      const blobs = new PgModelBlobs(store.blobPool, store, freshDir());
+      const owner = { tenant: 'alpha' };
+      const adopt = async (content: string, jobId: string | null): Promise<string> => {
+        const sha = createHash('sha256').update(content).digest('hex');
+        const upload = join(dir, `sweep-${++files}`);
+        writeFileSync(upload, content);
+        const options = { ...DEFAULT_AUDIT_OPTIONS };
+        await blobs.adopt(owner, upload, sha, async () => {
+          if (jobId) await store.create(owner, jobId, { model: { sha256: sha, bytes: content.length, filename: null }, options, optionsKey: optionsKey(options) });
+        });
+        return sha;
+      };
+      const finished = await adopt('finished, never released', 'done');
+      await store.start('done');
+      await store.succeed('done', { tool: { name: 'alias-audit', version: 'test' } } as unknown as AuditReport);
+      const queued = await adopt('queued', 'waiting');
+      const recent = await adopt('finished just now', null);
+      await store.pool.query(`UPDATE model_blobs SET created_at = now() - interval '2 hours' WHERE sha256 <> $1`, [recent]);
+
+      assert.equal(await blobs.sweepUnused(60 * 60_000), 1);
+      await assert.rejects(blobs.open(owner, finished), MissingBlobError);
+      for (const kept of [queued, recent]) await (await blobs.open(owner, kept)).close();
+      assert.equal(await blobs.sweepUnused(60 * 60_000), 0);
     } finally {
       await store.close();
     }

@@ -49,6 +49,8 @@ export interface AuditServiceConfig {
 
 /** Distributed mode: how often queued jobs are handed to the queue again (an API process that died between the two writes). */
 const RECONCILE_MS = 60_000;
+/** A stored model no job needs is swept once it is this old: far longer than an upload takes to become a job. */
+const ORPHAN_BLOB_AGE_MS = 60 * 60_000;
 
 const FINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'deleted']);
 
@@ -99,6 +101,8 @@ export class AuditService {
       if (this.closing) break;
       await this.queue.add({ jobId });
     }
+    const swept = this.closing ? 0 : ((await this.models.sweepUnused?.(ORPHAN_BLOB_AGE_MS)) ?? 0);
+    if (swept > 0) console.warn(`alias-audit: removed ${swept} stored model(s) that no job needs (left by a process that stopped mid-upload)`);
     return ids.length;
   }
 

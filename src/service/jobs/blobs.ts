@@ -27,6 +27,12 @@ export interface ModelBlobs {
   releaseIfUnused(owner: TenantScope, sha256: string): Promise<void>;
   /** The blob as a local file for a worker; rejects with a {@link MissingBlobError} when it is gone. */
   open(owner: TenantScope, sha256: string): Promise<OpenedBlob>;
+  /**
+   * Removes blobs older than `olderThanMs` that no queued or running job needs: those of a
+   * process that died between storing a blob and creating its job, or before releasing it.
+   * Returns how many went. Optional: the embedded service's one process needs no sweep.
+   */
+  sweepUnused?(olderThanMs: number): Promise<number>;
 }
 
 /** The job's model is not stored (it was released, or never stored): the job cannot run. */

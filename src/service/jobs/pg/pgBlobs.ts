@@ -49,9 +49,24 @@ export class PgModelBlobs implements ModelBlobs {
     });
   }
 
-  releaseIfUnused(owner: TenantScope, sha256: string): Promise<void> {
+  async releaseIfUnused(owner: TenantScope, sha256: string): Promise<void> {
     checkSha(sha256);
-    return this.locked(owner, sha256, (client) => this.removeUnlessNeeded(client, owner, sha256));
+    await this.locked(owner, sha256, (client) => this.removeUnlessNeeded(client, owner, sha256));
+  }
+
+  /** Each candidate is checked again under its lock: a job created meanwhile keeps its blob. */
+  async sweepUnused(olderThanMs: number): Promise<number> {
+    const { rows } = await this.pool.query<{ tenant: string; sha256: string }>(
+      `SELECT b.tenant, b.sha256 FROM model_blobs b
+       WHERE b.created_at < now() - make_interval(secs => $1::double precision / 1000)
+         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.tenant = b.tenant AND j.model_sha256 = b.sha256 AND j.status IN ('queued', 'running'))`,
+      [olderThanMs],
+    );
+    let removed = 0;
+    for (const r of rows) {
+      if (await this.locked({ tenant: r.tenant }, r.sha256, (client) => this.removeUnlessNeeded(client, { tenant: r.tenant }, r.sha256))) removed++;
+    }
+    return removed;
   }
 
   /**
@@ -118,9 +133,10 @@ export class PgModelBlobs implements ModelBlobs {
     return true;
   }
 
-  private async removeUnlessNeeded(client: PoolClient, owner: TenantScope, sha256: string): Promise<void> {
-    if (await this.store.modelInUse(owner, sha256)) return;
-    await client.query('DELETE FROM model_blobs WHERE tenant = $1 AND sha256 = $2', [owner.tenant, sha256]);
+  /** True when it removed the blob. */
+  private async removeUnlessNeeded(client: PoolClient, owner: TenantScope, sha256: string): Promise<boolean> {
+    if (await this.store.modelInUse(owner, sha256)) return false;
+    return ((await client.query('DELETE FROM model_blobs WHERE tenant = $1 AND sha256 = $2', [owner.tenant, sha256])).rowCount ?? 0) > 0;
   }
 
   /**
