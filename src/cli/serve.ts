@@ -103,6 +103,12 @@ const SERVE_FLAGS: Record<ConfigKey, ServeFlag> = {
   'max-upload-checks-per-tenant': { value: 'N', description: 'uploads of one tenant (or IP) being received or checked; past it 429; 0 = no cap', shownDefault: (c) => String(c.inFlight.uploadChecks.perTenant) },
   'worker-memory': { value: 'SIZE', description: 'memory limit of each audit worker (data segment); larger audits are refused or fail; 0 = none', shownDefault: (c) => formatBytes(c.workerMemoryBytes), roles: BOTH },
   'worker-user': { value: 'USER', description: 'account the audit workers run as when the server runs as root (name, uid or uid:gid)', shownDefault: (c) => c.workerUser, roles: BOTH },
+  'warm-workers': {
+    value: 'BOOL',
+    description: "keep an audit worker (samples and runtime loaded) for the same tenant's next audit; false: a fresh process for every audit",
+    shownDefault: (c) => String(c.warmWorkers),
+    roles: BOTH,
+  },
   redis: {
     value: 'URL',
     description: 'distributed mode: the BullMQ queue on this Redis (redis://[user:pass@]host:port[/db], rediss:// for TLS); needs --database',

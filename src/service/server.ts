@@ -81,6 +81,8 @@ export async function startService(config: ServiceConfig, options: StartOptions 
   let dependencies: DependencyChecks | undefined;
   let sharedRateStore: ((kind: 'writes' | 'reads') => RateStore) | undefined;
   let closeBackends: () => Promise<void>;
+  // Warm audit workers end once the queue has stopped (embedded: the processor here keeps them).
+  let closeWorkers = (): Promise<void> => Promise.resolve();
   let backends: string | null = null;
   try {
     resetUploadDir(uploadDir(config));
@@ -105,7 +107,9 @@ export async function startService(config: ServiceConfig, options: StartOptions 
         seal: seal ?? workerSeal(config),
         // A failure's own words (worker output, paths) go here, never to the client.
         logFailure: (jobId, message) => logger.warn({ jobId, failure: message }, 'audit failed'),
+        warmWorkers: config.warmWorkers,
       });
+      closeWorkers = () => processor.close();
       queue = new LocalQueue(processor, config.concurrency);
       closeBackends = () => sqlite.close();
     }
@@ -141,6 +145,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
     server.close();
     readiness.close();
     await service.close(0);
+    await closeWorkers();
     await closeBackends();
     unlock();
     throw err;
@@ -155,6 +160,7 @@ export async function startService(config: ServiceConfig, options: StartOptions 
       server.closeIdleConnections();
       readiness.close();
       await service.close(graceMs);
+      await closeWorkers();
       // Event streams and other open responses end now; their clients reconnect elsewhere.
       server.closeAllConnections();
       await stopped;

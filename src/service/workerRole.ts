@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { isDistributed, type ServiceConfig } from './config.js';
 import { describeBackends, openDistributedBackends } from './distributed.js';
 import { ServiceError } from './errors.js';
-import { createAuditProcessor } from './jobs/processor.js';
+import { createAuditProcessor, type PooledAuditProcessor } from './jobs/processor.js';
 import { createServiceLogger, type Logger } from './logging.js';
 import { probeInChild } from './worker/runner.js';
 import { workerSeal } from './worker/seal.js';
@@ -58,6 +58,8 @@ export async function startWorker(config: ServiceConfig, options: WorkerStartOpt
   const ownCopies = join(copies, String(process.pid));
   mkdirSync(ownCopies, { recursive: true });
 
+  // Its warm audit workers end once the queue has stopped.
+  let processor: PooledAuditProcessor | undefined;
   const crashed = new ServiceError('AUDIT_CRASHED', `the worker running this audit stopped ${config.maxAttempts} times; it is not retried again`).toProblem();
   const backends = await openDistributedBackends(
     config,
@@ -66,7 +68,7 @@ export async function startWorker(config: ServiceConfig, options: WorkerStartOpt
       copiesDir: ownCopies,
       worker: (store, models) => ({
         worker: {
-          processor: createAuditProcessor({
+          processor: (processor = createAuditProcessor({
             store,
             models,
             auditTimeoutMs: config.auditTimeoutMs,
@@ -75,7 +77,8 @@ export async function startWorker(config: ServiceConfig, options: WorkerStartOpt
             seal,
             takeOverRunning: true,
             logFailure: (jobId, message) => logger.warn({ jobId, failure: message }, 'audit failed'),
-          }),
+            warmWorkers: config.warmWorkers,
+          })),
           concurrency: config.concurrency,
           lockDurationMs: config.lockDurationMs,
         },
@@ -98,6 +101,7 @@ export async function startWorker(config: ServiceConfig, options: WorkerStartOpt
     close(graceMs = config.shutdownGraceMs) {
       closing ??= (async () => {
         await backends.close(graceMs);
+        await processor?.close();
         rmSync(ownCopies, { recursive: true, force: true });
       })();
       return closing;

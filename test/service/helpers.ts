@@ -7,6 +7,7 @@
  * Redis per service, the API as `serve --redis --database` runs it and an audit worker in the
  * same process (scripts/run-tests.mjs runs the service suites a second time so).
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -180,4 +181,18 @@ export async function problemOf(res: Response): Promise<{ type: string; title: s
   const type = res.headers.get('content-type') ?? '';
   if (!type.startsWith(PROBLEM_JSON)) throw new Error(`expected ${PROBLEM_JSON}, got ${type} (${res.status}): ${await res.text()}`);
   return (await res.json()) as { type: string; title: string; status: number; detail: string; code: string; instance?: string };
+}
+
+/** Audit worker processes of this test process. */
+export function workerPids(): number[] {
+  let out = '';
+  try {
+    out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+  return out
+    .split('\n')
+    .filter((l) => l.includes('auditWorker'))
+    .map((l) => Number(l.trim().split(/\s+/)[0]));
 }

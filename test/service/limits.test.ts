@@ -3,29 +3,15 @@
  * audits that hang (time-out) or crash their worker: each fails its own job, never the server.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { bundledModel, FGSM, STANDARD } from '../helpers/models.js';
-import { pollJob, problemOf, startTestService, TestService, upload } from './helpers.js';
+import { pollJob, problemOf, startTestService, TestService, upload, workerPids } from './helpers.js';
 
 const KEY = 'test-key-0123456789abcdef';
 const auth = { authorization: `Bearer ${KEY}` };
 
-/** Audit worker processes of this test process. */
-function workerPids(): number[] {
-  let out = '';
-  try {
-    out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)], { encoding: 'utf8' });
-  } catch {
-    return []; // ps exits 1 when there are none
-  }
-  return out
-    .split('\n')
-    .filter((l) => l.includes('auditWorker'))
-    .map((l) => Number(l.trim().split(/\s+/)[0]));
-}
 
 describe('API keys, rate limits and upload size', () => {
   let svc: TestService;

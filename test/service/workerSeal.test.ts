@@ -46,7 +46,9 @@ function auditWorkerChild(): ProcInfo | null {
     try {
       const status = readFileSync(`/proc/${entry}/status`, 'utf8');
       if (Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) !== process.pid) continue;
-      if (!readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('auditWorker')) continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      // Not yet the worker while the shell that sets the memory limit runs (its script names the module too).
+      if (!argv.some((a) => a.includes('auditWorker')) || argv[0] === '/bin/sh') continue;
       const env = new Map<string, string>();
       for (const pair of readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').filter(Boolean)) {
         const i = pair.indexOf('=');

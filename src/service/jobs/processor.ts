@@ -8,8 +8,9 @@ import type { AuditReport } from '../../audit/report.js';
 import { jobFailureProblem, Problem } from '../errors.js';
 import type { AuditProcessor, StopReason } from '../queue/queue.js';
 import { toWireError } from '../worker/protocol.js';
-import { auditInChild, WorkerFailure } from '../worker/runner.js';
+import { auditInChild, RunOptions, WorkerFailure } from '../worker/runner.js';
 import type { WorkerSeal } from '../worker/seal.js';
+import { WarmAuditPool } from '../worker/warmPool.js';
 import type { ModelBlobs, OpenedBlob } from './blobs.js';
 import { auditWithRunPreprocessing } from './runPreprocessing.js';
 import type { Store } from './repository.js';
@@ -33,7 +34,17 @@ export interface ProcessorConfig {
   seal: WorkerSeal;
   /** Gets a failure's full message when its problem leaves part of it out (worker output, paths). */
   logFailure?: (jobId: string, message: string) => void;
+  /**
+   * Whether audits run in warm workers (see warmPool.ts), kept between audits of one tenant;
+   * else a fresh worker for every audit. Whoever turns it on must call the processor's close.
+   */
+  warmWorkers?: boolean;
+  /** Gets the pid of the worker that runs each audit (tests); never part of a report. */
+  onWorker?: (jobId: string, pid: number) => void;
 }
+
+/** A processor, and how to end the workers it keeps warm (after the queue closed; idle ones also end by themselves). */
+export type PooledAuditProcessor = AuditProcessor & { close(): Promise<void> };
 
 /** Progress is written to the store at most this often; events go out for every update. */
 const STORE_PROGRESS_MS = 250;
@@ -43,9 +54,10 @@ export function jobProgress(p: AuditProgress): JobProgress {
   return { percent: Math.round(Math.max(0, Math.min(1, p.fraction)) * 1000) / 10, stage: p.phase, message: p.message };
 }
 
-export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
+export function createAuditProcessor(config: ProcessorConfig): PooledAuditProcessor {
   const { store, models } = config;
-  return async ({ jobId }, ctx) => {
+  const pool = config.warmWorkers ? new WarmAuditPool() : null;
+  const processor: AuditProcessor = async ({ jobId }, ctx) => {
     const job = await store.start(jobId, { takeOver: config.takeOverRunning ?? false });
     if (!job) return; // deleted while it waited
     ctx.emit({ type: 'started', jobId, attempt: job.attempts });
@@ -58,7 +70,7 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
     try {
       blob = await models.open(job, job.model.sha256);
       const modelPath = blob.path;
-      const inChild = (options: AuditOptions): Promise<AuditReport> => auditInChild(modelPath, options, config.fetchData, {
+      const run: RunOptions = {
         timeoutMs: config.auditTimeoutMs,
         signal: ctx.signal,
         niceness: config.workerNiceness,
@@ -74,7 +86,10 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
           }
           ctx.emit({ type: 'progress', jobId, progress });
         },
-      });
+      };
+      const onWorker = config.onWorker && ((pid: number) => config.onWorker?.(jobId, pid));
+      const inChild = (options: AuditOptions): Promise<AuditReport> =>
+        pool ? pool.audit(modelPath, options, config.fetchData, { ...run, tenant: job.tenant, onWorker }) : auditInChild(modelPath, options, config.fetchData, run);
       // A run's checkpoint is measured with the run's preprocessing (see auditWithRunPreprocessing).
       const report = await auditWithRunPreprocessing(store.runs, jobId, job.options, inChild);
       await progressWrites;
@@ -93,4 +108,5 @@ export function createAuditProcessor(config: ProcessorConfig): AuditProcessor {
       await models.releaseIfUnused(job, job.model.sha256);
     }
   };
+  return Object.assign(processor, { close: async () => pool?.close() });
 }

@@ -2,6 +2,8 @@
  * Entry of an audit worker process (child_process.fork). It takes one request over IPC, runs
  * it, answers, and exits: ONNX Runtime's inference is synchronous native code, so running it
  * here keeps the server's event loop free, and a crash or hang here ends only this process.
+ * A warm worker (see warmPool.ts) instead answers 'warmAudit' requests one after another,
+ * keeping the samples and the loaded runtime between them.
  */
 import { closeSync, readFileSync } from 'node:fs';
 import { AuditProgress, runAudit } from '../../audit/audit.js';
@@ -43,7 +45,7 @@ function readOnce(fd: number): Buffer {
 }
 
 /** The samples from the descriptor the parent opened, verified as the loader verifies its cache; else the loader. */
-async function loadSamples(req: AuditRequest): Promise<Cifar10Set> {
+async function loadSamples(req: Pick<AuditRequest, 'options' | 'fetchData' | 'samples'>): Promise<Cifar10Set> {
   if (!req.samples) return loadCifar10Test({ dir: req.options.cifar10Dir, fetch: req.fetchData });
   const set = parseCifar10Records(readOnce(req.samples.fd), req.samples.source);
   try {
@@ -113,9 +115,34 @@ async function preflight(bytes: Uint8Array, decoded: Model, options: AuditOption
 }
 
 async function audit(req: AuditRequest): Promise<void> {
-  const bytes = readOnce(req.modelFd);
   // Loaded here with the service's fetch setting rather than by runAudit's default (which may download).
-  const dataset = await loadSamples(req);
+  await auditBytes(readOnce(req.modelFd), req, await loadSamples(req));
+}
+
+type WarmRequest = Extract<WorkerRequest, { type: 'warmAudit' }>;
+
+/** A warm worker's samples, kept from its first audit: the set and where it came from. */
+let kept: { key: string; set: Promise<Cifar10Set> } | undefined;
+
+/** The samples of a warm audit: the kept set when it comes from the same source; else loaded (and kept). */
+function warmSamples(req: WarmRequest): Promise<Cifar10Set> {
+  const key = req.samples ? req.samples.source : `loader:${req.options.cifar10Dir ?? ''}:${req.fetchData}`;
+  if (kept?.key !== key) {
+    const set = loadSamples(req);
+    kept = { key, set };
+    // A set that failed to load is not kept (the parent replaces the worker anyway).
+    set.catch(() => {
+      if (kept?.set === set) kept = undefined;
+    });
+  }
+  return kept.set;
+}
+
+async function warmAudit(req: WarmRequest): Promise<void> {
+  await auditBytes(req.model, req, await warmSamples(req));
+}
+
+async function auditBytes(bytes: Uint8Array, req: Pick<AuditRequest, 'options' | 'memory'>, dataset: Cifar10Set): Promise<void> {
   // Decoded once for the preflight and the audit; a model that does not decode is the audit's to report.
   let model: Model | undefined;
   try {
@@ -134,7 +161,8 @@ async function audit(req: AuditRequest): Promise<void> {
     void send({ type: 'progress', progress: p });
   };
   const report = await runAudit(bytes, req.options, { dataset, onProgress, model });
-  await send({ type: 'report', report });
+  // In JSON's form whatever the channel's serialisation: a report is the same from either worker.
+  await send({ type: 'report', report: JSON.parse(JSON.stringify(report)) as typeof report });
 }
 
 /** A one-node model (Relu): proves the runtime loads and runs in this environment. */
@@ -171,12 +199,21 @@ process.on('disconnect', () => process.exit(0));
 
 /** An error's wire form; a failed allocation under the limit, however a layer wrapped it, is the limit's problem. */
 function failureOf(req: WorkerRequest, err: unknown): WireError {
-  const limit = req.type === 'audit' ? req.memory.limitBytes : 0;
+  const limit = req.type === 'probe' ? 0 : req.memory.limitBytes;
   if (limit > 0 && !(err instanceof MemoryEstimateError) && err instanceof Error && OUT_OF_MEMORY.test(err.message)) return memoryLimitFailure(limit);
   return toWireError(err);
 }
 
-process.once('message', (req: WorkerRequest) => {
+let started = false;
+process.on('message', (req: WorkerRequest) => {
+  if (req.type === 'warmAudit') {
+    // The parent sends the next audit only after this one's answer, and never after another kind of request.
+    started = true;
+    void warmAudit(req).catch((err: unknown) => send({ type: 'error', error: failureOf(req, err) }));
+    return;
+  }
+  if (started) return;
+  started = true;
   const work = req.type === 'audit' ? audit(req) : probe(req);
   work
     .catch((err: unknown) => send({ type: 'error', error: failureOf(req, err) }))

@@ -1,4 +1,8 @@
-/** Messages between the service and its audit worker processes (IPC, JSON serialised). */
+/**
+ * Messages between the service and its audit worker processes (IPC: JSON serialised, except
+ * for a warm worker's, which use the 'advanced' serialisation so that a model's bytes cross as
+ * they are).
+ */
 import type { AuditProgress } from '../../audit/audit.js';
 import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
@@ -11,7 +15,8 @@ export interface WireError {
 }
 
 /**
- * Parent -> worker: what to do. A worker does one thing and exits. An audit worker reads its
+ * Parent -> worker: what to do. A worker given an 'audit' or a 'probe' does that one thing and
+ * exits; one given 'warmAudit' requests serves them one at a time. An audit worker reads its
  * model (and the samples, when they are on disk) from descriptors the parent opened for it: it
  * may run as an account that cannot open those files.
  */
@@ -27,7 +32,20 @@ export type WorkerRequest =
       /** The worker's memory limit (bytes; 0 = none) and whether to refuse an audit estimated beyond it. */
       memory: { limitBytes: number; preflight: boolean };
     }
-  | { type: 'probe'; fetchData: boolean };
+  | { type: 'probe'; fetchData: boolean }
+  /**
+   * An audit for a warm worker, which answers and then waits for the next one. The model comes
+   * as bytes; the samples descriptor is read on the first audit only, and the set kept for the
+   * next ones (the parent sends a worker only audits with the same samples source).
+   */
+  | {
+      type: 'warmAudit';
+      model: Uint8Array;
+      options: AuditOptions;
+      fetchData: boolean;
+      samples: { fd: number; source: string } | null;
+      memory: { limitBytes: number; preflight: boolean };
+    };
 
 export interface ProbeResult {
   runtime: { ok: true; provider: string } | { ok: false; error: WireError };

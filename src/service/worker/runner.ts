@@ -78,6 +78,27 @@ export function probeInChild(fetchData: boolean, run: RunOptions): Promise<Probe
   return runInChild({ type: 'probe', fetchData }, run, (m) => (m.type === 'probe' ? m.result : undefined), { env: workerEnv('probe', null), fds: [] });
 }
 
+/**
+ * Why a worker ended without answering, from its exit and the tail of its output; the output
+ * goes to the log (it names files and internals), never into the job's problem.
+ */
+export function endedFailure(code: number | null, signal: NodeJS.Signals | null, stderrTail: string, memoryBytes: number, log?: (line: string) => void): WireError {
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  const tail = stderrTail.trim().split('\n').slice(-5).join(' | ');
+  (log ?? ((line: string) => console.error(line)))(`alias-audit: an audit worker ${how}${tail ? `; its last output: ${tail}` : ''}`);
+  // Past RLIMIT_DATA, V8 aborts (SIGABRT) and ORT throws bad_alloc; an outside OOM killer sends SIGKILL.
+  // A start under too small a limit aborts before it can say why.
+  const silentAbort = signal === 'SIGABRT' && stderrTail.trim() === '';
+  if (memoryBytes > 0 && (OUT_OF_MEMORY.test(stderrTail) || signal === 'SIGKILL' || silentAbort)) return memoryLimitFailure(memoryBytes);
+  return { name: 'WorkerCrash', code: 'AUDIT_CRASHED', message: `the audit worker ${how} before answering (the model may crash ONNX Runtime)` };
+}
+
+/** The failure of an audit that ran past its time limit. */
+export function timeoutFailure(timeoutMs: number): WireError {
+  const seconds = Math.round(timeoutMs / 100) / 10;
+  return { name: 'AuditTimeout', code: 'AUDIT_TIMEOUT', message: `the audit ran past the time limit of ${seconds} s and was stopped` };
+}
+
 interface ChildSetup {
   env: NodeJS.ProcessEnv;
   cwd?: string;
@@ -133,8 +154,7 @@ function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: Worker
     if (run.timeoutMs > 0) {
       timer = setTimeout(() => {
         kill();
-        const seconds = Math.round(run.timeoutMs / 100) / 10;
-        finish(new WorkerFailure({ name: 'AuditTimeout', code: 'AUDIT_TIMEOUT', message: `the audit ran past the time limit of ${seconds} s and was stopped` }));
+        finish(new WorkerFailure(timeoutFailure(run.timeoutMs)));
       }, run.timeoutMs);
       timer.unref();
     }
@@ -169,15 +189,7 @@ function runInChild<T>(request: WorkerRequest, run: RunOptions, pick: (m: Worker
       if (settled) return; // stopped by us: time-out, cancel or shutdown
       if (answer) return finish(undefined, answer.value);
       if (failure) return finish(new WorkerFailure(failure));
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      const tail = stderrTail.trim().split('\n').slice(-5).join(' | ');
-      // Its output names files and internals: it goes to the log, never into the job's problem.
-      (run.log ?? ((line: string) => console.error(line)))(`alias-audit: an audit worker ${how}${tail ? `; its last output: ${tail}` : ''}`);
-      // Past RLIMIT_DATA, V8 aborts (SIGABRT) and ORT throws bad_alloc; an outside OOM killer sends SIGKILL.
-      // A start under too small a limit aborts before it can say why.
-      const silentAbort = signal === 'SIGABRT' && stderrTail.trim() === '';
-      if (memoryBytes > 0 && (OUT_OF_MEMORY.test(stderrTail) || signal === 'SIGKILL' || silentAbort)) return finish(new WorkerFailure(memoryLimitFailure(memoryBytes)));
-      finish(new WorkerFailure({ name: 'WorkerCrash', code: 'AUDIT_CRASHED', message: `the audit worker ${how} before answering (the model may crash ONNX Runtime)` }));
+      finish(new WorkerFailure(endedFailure(code, signal, stderrTail, memoryBytes, run.log)));
     });
     child.send(request);
   });
