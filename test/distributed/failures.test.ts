@@ -89,90 +89,69 @@ interface ReadyChecks {
   checks: { database: { status: string; detail: string }; redis: { status: string; detail: string }; queue: { status: string; waiting: number; active: number } };
 }
 
-describe('PostgreSQL down', () => {
-  let d: Deployment;
-  before(async () => {
-    d = await deploy();
+/** One server of a deployment away for a while, and what the API must answer meanwhile. */
+interface Outage {
+  /** The server that goes away, as /readyz names it. */
+  name: 'PostgreSQL' | 'Redis';
+  server: (d: Deployment) => TestServer;
+  check: 'database' | 'redis';
+  /** The problem code of a refused upload. */
+  code: 'STORE_UNAVAILABLE' | 'QUEUE_UNAVAILABLE';
+  /** What reading a finished job answers meanwhile: only PostgreSQL holds jobs. */
+  readStatus: 503 | 200;
+}
+
+for (const outage of [
+  { name: 'PostgreSQL', server: (d) => d.postgres, check: 'database', code: 'STORE_UNAVAILABLE', readStatus: 503 },
+  { name: 'Redis', server: (d) => d.redis, check: 'redis', code: 'QUEUE_UNAVAILABLE', readStatus: 200 },
+] satisfies Outage[]) {
+  const other = outage.check === 'database' ? 'redis' : 'database';
+  describe(`${outage.name} down`, () => {
+    let d: Deployment;
+    before(async () => {
+      d = await deploy();
+    });
+    after(() => d?.stop());
+
+    test(`readyz 503 naming ${outage.name}, POST 503 with Retry-After and nothing written; back by itself`, async () => {
+      const base = d.api.url;
+      const before = await pollJob(base, await accepted(await postAudit(base)));
+      assert.equal(before.status, 'succeeded', JSON.stringify(before.error));
+      const jobsBefore = await sql<{ id: string }>(d.databaseUrl, 'SELECT id FROM jobs ORDER BY seq');
+      assert.match(await (await fetch(`${base}/metrics`)).text(), /^alias_audit_workers 1$/m, 'the live worker, as Redis knows it');
+
+      const back = outage.server(d).restart({ downMs: 5_000 });
+      try {
+        const down = await readyzUntil(base, 503, 10_000);
+        const doc = down.body as unknown as ReadyChecks;
+        assert.equal(doc.checks[outage.check].status, 'failed');
+        assert.equal(doc.checks[other].status, 'ok');
+        assert.match(doc.detail, new RegExp(`${outage.name} unreachable`));
+        assert.doesNotMatch(doc.detail, new RegExp(`${outage.name === 'Redis' ? 'PostgreSQL' : 'Redis'} unreachable`));
+        if (outage.name === 'Redis') assert.equal(doc.checks.queue.status, 'unknown', 'no queue to count');
+
+        const refused = await postAudit(base);
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers.get('content-type')?.split(';')[0], 'application/problem+json');
+        assert.equal((await problemOf(refused)).code, outage.code);
+        assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After');
+        const read = await fetch(`${base}/audits/${before.id}`);
+        assert.equal(read.status, outage.readStatus, 'a read answers as it should, never a 500');
+        if (outage.readStatus === 503) assert.equal((await problemOf(read)).code, outage.code);
+        assert.equal((await fetch(`${base}/healthz`)).status, 200, 'the process itself lives');
+      } finally {
+        await back;
+      }
+
+      await readyzUntil(base, 200);
+      assert.deepEqual(await sql<{ id: string }>(d.databaseUrl, 'SELECT id FROM jobs ORDER BY seq'), jobsBefore, 'the refused upload left no job');
+      assert.deepEqual(await sql(d.databaseUrl, 'SELECT sha256 FROM model_blobs'), [], 'nor a model blob');
+      const after = await pollJob(base, await accepted(await postAudit(base)));
+      assert.equal(after.status, 'succeeded', `the same API and worker audit again: ${JSON.stringify(after.error)}`);
+      assert.deepEqual(await sql(d.databaseUrl, 'SELECT sha256 FROM model_blobs'), [], 'the finished audit released its model');
+    });
   });
-  after(() => d?.stop());
-
-  test('readyz 503 naming PostgreSQL, POST 503 with Retry-After and nothing written; back by itself', async () => {
-    const base = d.api.url;
-    const before = await pollJob(base, await accepted(await postAudit(base)));
-    assert.equal(before.status, 'succeeded', JSON.stringify(before.error));
-    const jobsBefore = await sql<{ id: string }>(d.databaseUrl, 'SELECT id FROM jobs ORDER BY seq');
-    assert.match(await (await fetch(`${base}/metrics`)).text(), /^alias_audit_workers 1$/m, 'the live worker, as Redis knows it');
-
-    const back = d.postgres.restart({ downMs: 5_000 });
-    try {
-      const down = await readyzUntil(base, 503, 10_000);
-      const doc = down.body as unknown as ReadyChecks;
-      assert.equal(doc.checks.database.status, 'failed');
-      assert.equal(doc.checks.redis.status, 'ok');
-      assert.match(doc.detail, /PostgreSQL unreachable/);
-      assert.doesNotMatch(doc.detail, /Redis unreachable/);
-
-      const refused = await postAudit(base);
-      assert.equal(refused.status, 503);
-      assert.equal(refused.headers.get('content-type')?.split(';')[0], 'application/problem+json');
-      assert.equal((await problemOf(refused)).code, 'STORE_UNAVAILABLE');
-      assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After');
-      const read = await fetch(`${base}/audits/${before.id}`);
-      assert.equal(read.status, 503, 'a read is a 503 too, never a 500');
-      assert.equal((await problemOf(read)).code, 'STORE_UNAVAILABLE');
-      assert.equal((await fetch(`${base}/healthz`)).status, 200, 'the process itself lives');
-    } finally {
-      await back;
-    }
-
-    await readyzUntil(base, 200);
-    assert.deepEqual(await sql<{ id: string }>(d.databaseUrl, 'SELECT id FROM jobs ORDER BY seq'), jobsBefore, 'the refused upload left no job');
-    assert.deepEqual(await sql(d.databaseUrl, 'SELECT sha256 FROM model_blobs'), [], 'nor a model blob');
-    const after = await pollJob(base, await accepted(await postAudit(base)));
-    assert.equal(after.status, 'succeeded', `the same API and worker audit again: ${JSON.stringify(after.error)}`);
-    assert.deepEqual(await sql(d.databaseUrl, 'SELECT sha256 FROM model_blobs'), [], 'the finished audit released its model');
-  });
-});
-
-describe('Redis down', () => {
-  let d: Deployment;
-  before(async () => {
-    d = await deploy();
-  });
-  after(() => d?.stop());
-
-  test('readyz 503 naming Redis, POST 503 with Retry-After and nothing written; back by itself', async () => {
-    const base = d.api.url;
-    const before = await pollJob(base, await accepted(await postAudit(base)));
-    assert.equal(before.status, 'succeeded', JSON.stringify(before.error));
-    const jobsBefore = await sql<{ id: string }>(d.databaseUrl, 'SELECT id FROM jobs ORDER BY seq');
-
-    const back = d.redis.restart({ downMs: 5_000 });
-    try {
-      const down = await readyzUntil(base, 503, 10_000);
-      const doc = down.body as unknown as ReadyChecks;
-      assert.equal(doc.checks.redis.status, 'failed');
-      assert.equal(doc.checks.database.status, 'ok');
-      assert.match(doc.detail, /Redis unreachable/);
-      assert.equal(doc.checks.queue.status, 'unknown');
-
-      const refused = await postAudit(base);
-      assert.equal(refused.status, 503);
-      assert.equal((await problemOf(refused)).code, 'QUEUE_UNAVAILABLE');
-      assert.ok(Number(refused.headers.get('retry-after')) > 0, 'Retry-After');
-      const read = await fetch(`${base}/audits/${before.id}`);
-      assert.equal(read.status, 200, 'reads need only PostgreSQL');
-    } finally {
-      await back;
-    }
-
-    await readyzUntil(base, 200);
-    assert.deepEqual(await sql<{ id: string }>(d.databaseUrl, 'SELECT id FROM jobs ORDER BY seq'), jobsBefore, 'the refused upload left no job');
-    assert.deepEqual(await sql(d.databaseUrl, 'SELECT sha256 FROM model_blobs'), [], 'nor a model blob');
-    const after = await pollJob(base, await accepted(await postAudit(base)));
-    assert.equal(after.status, 'succeeded', `the same API and worker audit again: ${JSON.stringify(after.error)}`);
-  });
-});
+}
 
 describe('Redis with an append-only file, killed mid-run', () => {
   let d: Deployment;
