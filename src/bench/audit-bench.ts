@@ -7,7 +7,7 @@
  *   reduced in the graph to one number, so its maps are computed but not copied out (no spectra).
  *   An audit cannot do less than this;
  * - the audit's measurement pass (`timings.measureSeconds`) and the whole audit, each audit in a
- *   fresh process (as a service worker runs it), with that process's peak RSS.
+ *   fresh process (as a service worker runs a tenant's first audit), with its peak RSS.
  *
  * Medians of `--runs` runs (plain and augmented after one warm-up run each); prints figures and
  * ratios, asserts nothing.
@@ -137,7 +137,7 @@ async function timedPasses(modelBytes: Uint8Array, c: Case, dataset: Cifar10Set,
   }
 }
 
-/** One audit in a fresh process (`--child-audit`), as a service worker runs it. */
+/** One audit in a fresh process (`--child-audit`), as a service worker runs a tenant's first audit. */
 function auditInChild(c: Case, s: Settings): Promise<AuditRun> {
   return new Promise((resolve, reject) => {
     const args = [SELF, '--child-audit', c.path, '--samples', String(c.samples), '--batch', String(c.batch), '--preprocess', s.preprocess, '--ep', s.ep];
