@@ -153,16 +153,16 @@ export class BullmqQueue implements AuditQueue {
   async add(data: AuditJobData): Promise<void> {
     if (this.closing) throw new Error('the queue is closed');
     // An id that exists in Redis (waiting, running or recently finished) is not added again.
-    await this.reachable(this.queue.add(JOB_NAME, { jobId: data.jobId }, { jobId: data.jobId }));
+    await this.reachable(() => this.queue.add(JOB_NAME, { jobId: data.jobId }, { jobId: data.jobId }));
   }
 
   /** Rejects (QUEUE_UNAVAILABLE) unless Redis answers a PING within the deadline. */
   async ping(): Promise<void> {
-    await this.reachable(this.redis.ping());
+    await this.reachable(() => this.redis.ping());
   }
 
   async workers(): Promise<number> {
-    return (await this.reachable(this.queue.getWorkers())).length;
+    return (await this.reachable(() => this.queue.getWorkers())).length;
   }
 
   announce(event: JobEvent): void {
@@ -170,7 +170,7 @@ export class BullmqQueue implements AuditQueue {
   }
 
   async cancel(jobId: string): Promise<boolean> {
-    const state = await this.reachable(this.queue.getJobState(jobId));
+    const state = await this.reachable(() => this.queue.getJobState(jobId));
     if (state === 'unknown' || state === 'completed' || state === 'failed') return false;
     if (state !== 'active' && (await this.queue.remove(jobId)) === 1) return true;
     // Running (or it started in between): the mark stops it if its worker has not read it yet,
@@ -189,7 +189,7 @@ export class BullmqQueue implements AuditQueue {
   }
 
   async counts(): Promise<QueueCounts> {
-    const c = await this.reachable(this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'));
+    const c = await this.reachable(() => this.queue.getJobCounts('waiting', 'prioritized', 'delayed', 'active'));
     // A job waiting for its backoff is still waiting to run.
     return { waiting: (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0), active: c.active ?? 0 };
   }
@@ -274,11 +274,11 @@ export class BullmqQueue implements AuditQueue {
    * A command for a client's request: while Redis is away, ioredis would hold it until Redis is
    * back (the blocking connections need that), so the request fails now instead, with 503.
    */
-  private reachable<T>(command: Promise<T>): Promise<T> {
-    if (this.redis.status !== 'ready') {
-      command.catch(() => undefined); // it settles, or not, after the answer
-      return Promise.reject(queueUnavailable(`Redis is unreachable (connection ${this.redis.status})`));
-    }
+  private reachable<T>(issue: () => Promise<T>): Promise<T> {
+    // Not issued at all while Redis is away: ioredis would queue it and run it later, after the
+    // client was told 503 (an audit added then would run although its upload was refused).
+    if (this.redis.status !== 'ready') return Promise.reject(queueUnavailable(`Redis is unreachable (connection ${this.redis.status})`));
+    const command = issue();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(queueUnavailable(`Redis did not answer within ${COMMAND_DEADLINE_MS / 1000} s`)), COMMAND_DEADLINE_MS);
