@@ -57,7 +57,9 @@ async function startWorkerProcess(name: string): Promise<CliProcess> {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
   // The servers as the documented variables here (the APIs take them as flags): both ways work.
-  const args = ['worker', '--data-dir', dir, '--fetch-data', 'false', '--concurrency', '1', '--lock-duration', `${LOCK_MS}ms`];
+  // One audit process per audit: this test follows them through /proc, where an idle warm worker
+  // would look like a running audit (warm workers have their own tests, test/service/warmWorkers).
+  const args = ['worker', '--data-dir', dir, '--fetch-data', 'false', '--concurrency', '1', '--lock-duration', `${LOCK_MS}ms`, '--warm-workers', 'false'];
   const env = cliEnv({ ALIAS_AUDIT_REDIS_URL: redis!.url, ALIAS_AUDIT_DATABASE_URL: databaseUrl });
   const proc = spawnCli(name, args, env, join(root, `${name}.log`));
   processes.push(proc);
