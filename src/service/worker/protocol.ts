@@ -21,31 +21,31 @@ export interface WireError {
  * may run as an account that cannot open those files.
  */
 export type WorkerRequest =
-  | {
+  | (AuditSettings & {
       type: 'audit';
       /** Descriptor of the model file, open for reading. */
       modelFd: number;
-      options: AuditOptions;
-      fetchData: boolean;
-      /** Descriptor and source tag of the samples file; null = the worker loads them itself. */
-      samples: { fd: number; source: string } | null;
-      /** The worker's memory limit (bytes; 0 = none) and whether to refuse an audit estimated beyond it. */
-      memory: { limitBytes: number; preflight: boolean };
-    }
+    })
   | { type: 'probe'; fetchData: boolean }
   /**
    * An audit for a warm worker, which answers and then waits for the next one. The model comes
    * as bytes; the samples descriptor is read on the first audit only, and the set kept for the
    * next ones (the parent sends a worker only audits with the same samples source).
    */
-  | {
+  | (AuditSettings & {
       type: 'warmAudit';
       model: Uint8Array;
-      options: AuditOptions;
-      fetchData: boolean;
-      samples: { fd: number; source: string } | null;
-      memory: { limitBytes: number; preflight: boolean };
-    };
+    });
+
+/** What every audit request carries besides its model. */
+interface AuditSettings {
+  options: AuditOptions;
+  fetchData: boolean;
+  /** Descriptor and source tag of the samples file; null = the worker loads them itself. */
+  samples: { fd: number; source: string } | null;
+  /** The worker's memory limit (bytes; 0 = none) and whether to refuse an audit estimated beyond it. */
+  memory: { limitBytes: number; preflight: boolean };
+}
 
 export interface ProbeResult {
   runtime: { ok: true; provider: string } | { ok: false; error: WireError };
