@@ -98,7 +98,7 @@ function compareWithReference(m: Measured, expectedOut: [number, number, number,
       assert.ok(ref.sumAbsD > 0 && ref.sumAbsF2 > 0, `map ${b},${c} is not trivial`);
       for (const key of SUM_KEYS) {
         const e = relErr(graphSum(m, k, key), ref[key]);
-        assert.ok(e < 1e-4, `image ${b} channel ${c} ${key}: graph ${graphSum(m, k, key)} vs reference ${ref[key]} (relative error ${e.toExponential(2)})`);
+        assert.ok(e < 1e-5, `image ${b} channel ${c} ${key}: graph ${graphSum(m, k, key)} vs reference ${ref[key]} (relative error ${e.toExponential(2)})`);
       }
     }
     if (b > 0) continue;
@@ -118,7 +118,7 @@ function compareWithReference(m: Measured, expectedOut: [number, number, number,
   for (const key of SUM_KEYS) {
     let graphTotal = 0;
     for (let k = 0; k < batch * channels; k++) graphTotal += graphSum(m, k, key);
-    assert.ok(relErr(graphTotal, total[key]) < 1e-4, `total ${key}: ${graphTotal} vs ${total[key]}`);
+    assert.ok(relErr(graphTotal, total[key]) < 1e-5, `total ${key}: ${graphTotal} vs ${total[key]}`);
   }
   return total;
 }
