@@ -17,7 +17,7 @@ import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surge
 import { FloatTensor, ModelSession, ProviderAttempt, RuntimeLoadError } from '../runtime/session.js';
 import { RobustnessReport } from '../attacks/suite.js';
 import { AuditOptions } from './options.js';
-import { autoPreset, CANDIDATE_SAMPLES, PreprocessingCandidate, preprocessingFlags } from './preprocessingChoice.js';
+import { autoPreset, CANDIDATE_SAMPLES, CHECK_SAMPLES, PreprocessingCandidate, preprocessingFlags, worthConfirming } from './preprocessingChoice.js';
 import { auditRobustness } from './robustness.js';
 import { AuditReport, DownsamplingReport, GraphReport, PreprocessingReport } from './report.js';
 import { TOOL_VERSION } from './version.js';
@@ -380,7 +380,9 @@ async function probeGeometry(session: ModelSession, ops: DownsamplingOp[], summa
  * Scores the presets (and explicit mean/std) on the first samples with the probe session, on
  * every audit, so that a report shows how well its preprocessing fits next to the others; then
  * takes explicit mean/std, the given preset, or for `auto` the best preset (see
- * {@link autoPreset}), and flags a poor or ambiguous choice.
+ * {@link autoPreset}), and flags a poor or ambiguous choice. `auto` scores on
+ * {@link CANDIDATE_SAMPLES} images; a given preprocessing on {@link CHECK_SAMPLES}, and on
+ * {@link CANDIDATE_SAMPLES} only when that first look could end in a flag.
  */
 async function choosePreprocessing(
   session: ModelSession,
@@ -391,8 +393,7 @@ async function choosePreprocessing(
   progress: (p: AuditProgress) => void,
 ): Promise<{ pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'>; flags: string[] }> {
   progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'scoring preprocessing presets' });
-  const n = Math.min(samples, CANDIDATE_SAMPLES);
-  const score = async (pre: Preprocessing): Promise<PreprocessingCandidate> => {
+  const score = async (pre: Preprocessing, n: number): Promise<PreprocessingCandidate> => {
     let correct = 0;
     for (let start = 0; start < n; start += input.dims[0]) {
       const count = Math.min(input.dims[0], n - start);
@@ -401,18 +402,38 @@ async function choosePreprocessing(
     }
     return { name: pre.name, accuracy: correct / n, samples: n };
   };
-  const candidates: PreprocessingCandidate[] = [];
-  for (const preset of AUTO_PRESETS) candidates.push(await score(resolvePreprocessing({ preset, scale: options.scale })));
+  // One after another: the scores share the batcher's input buffer.
+  const scoreEach = async (pres: Preprocessing[], n: number): Promise<PreprocessingCandidate[]> => {
+    const scores: PreprocessingCandidate[] = [];
+    for (const p of pres) scores.push(await score(p, n));
+    return scores;
+  };
+  const presets = AUTO_PRESETS.map((preset) => resolvePreprocessing({ preset, scale: options.scale }));
   let pre: Preprocessing;
   let chosenBy: PreprocessingReport['chosenBy'];
   if (options.mean !== undefined) {
     pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? 'none' : options.preprocess, mean: options.mean, std: options.std, scale: options.scale });
     chosenBy = 'explicit';
-    candidates.push(await score(pre));
+  } else if (options.preprocess !== 'auto') {
+    pre = resolvePreprocessing({ preset: options.preprocess, scale: options.scale });
+    chosenBy = 'preset';
   } else {
-    pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? autoPreset(candidates) : options.preprocess, scale: options.scale });
-    chosenBy = options.preprocess === 'auto' ? 'auto' : 'preset';
+    const candidates = await scoreEach(presets, Math.min(samples, CANDIDATE_SAMPLES));
+    pre = resolvePreprocessing({ preset: autoPreset(candidates), scale: options.scale });
+    return preprocessingChoice(pre, 'auto', candidates);
   }
+  // A given preprocessing is checked against the presets: a first look, confirmed on more images when it could be flagged.
+  const scored = chosenBy === 'explicit' ? [...presets, pre] : presets;
+  let candidates = await scoreEach(scored, Math.min(samples, CHECK_SAMPLES));
+  if (samples > CHECK_SAMPLES && worthConfirming(pre.name, candidates)) candidates = await scoreEach(scored, Math.min(samples, CANDIDATE_SAMPLES));
+  return preprocessingChoice(pre, chosenBy, candidates);
+}
+
+function preprocessingChoice(
+  pre: Preprocessing,
+  chosenBy: PreprocessingReport['chosenBy'],
+  candidates: PreprocessingCandidate[],
+): { pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'>; flags: string[] } {
   return {
     pre,
     report: { name: pre.name, mean: [...pre.mean], std: [...pre.std], scale: pre.scale, chosenBy, candidates },

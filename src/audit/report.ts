@@ -47,8 +47,10 @@ export interface PreprocessingReport {
   /** How it was chosen: 'explicit' (mean/std), 'preset' (named), or 'auto' (the best candidate). */
   chosenBy: 'explicit' | 'preset' | 'auto';
   /**
-   * Clean accuracy on the first 256 samples (or fewer) of every preset, and of explicit mean/std
-   * when given: what `auto` chooses from, and what a poor explicit choice is flagged against.
+   * Clean accuracy on the first samples of every preset, and of explicit mean/std when given
+   * (each candidate says how many: 256 or fewer under `auto`; 64 for a given preprocessing, 256
+   * when a preset beats it there by more than 5 points): what `auto` chooses from, and what a
+   * poor explicit choice is flagged against.
    * Absent from reports of older versions, which scored them only under `auto`.
    */
   candidates?: PreprocessingCandidate[];

@@ -1,14 +1,16 @@
 /**
- * The preprocessing choice (SPEC §3): every audit scores the presets; `auto` keeps the best, a tie
+ * The preprocessing choice (SPEC §3): every audit scores the presets (a given one first on 64
+ * images, on 256 when the look might end in a flag); `auto` keeps the best, a tie
  * within 3 points goes to the first of none, cifar10, imagenet; a choice more than 10 points below
  * the best and an ambiguous `auto` choice are flagged. The rule on made-up scores, then an audit of
  * a model whose output does not depend on its input, so every preset ties exactly.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { runAudit } from '../../src/audit/audit.js';
 import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
-import { autoPreset, PreprocessingCandidate, preprocessingFlags } from '../../src/audit/preprocessingChoice.js';
+import { autoPreset, CANDIDATE_SAMPLES, CHECK_SAMPLES, PreprocessingCandidate, preprocessingFlags, worthConfirming } from '../../src/audit/preprocessingChoice.js';
 import { loadCifar10Test } from '../../src/data/cifar10.js';
 import { encodeModel } from '../../src/onnx/codec.js';
 import { attr, Graph } from '../../src/onnx/ir.js';
@@ -54,6 +56,13 @@ test('an auto choice with a runner-up within 3 points is flagged as ambiguous; a
   assert.deepEqual(preprocessingFlags({ name: 'none', chosenBy: 'preset' }, scores(0.5, 0.52, 0.2, 100)), []);
 });
 
+test('a given preprocessing is confirmed on more images only when a candidate beats it by more than 5 points', () => {
+  assert.equal(worthConfirming('none', scores(0.8, 0.85, 0.2, 64)), false, 'exactly 5 points: not worth it');
+  assert.equal(worthConfirming('none', scores(0.8, 0.8 + 5 / 64, 0.2, 64)), true, '5 of 64 images (7.8 points)');
+  assert.equal(worthConfirming('cifar10', scores(0.1, 0.9, 0.2, 64)), false, 'the best candidate itself');
+  assert.throws(() => worthConfirming('custom', scores(0.1, 0.9, 0.2)), /custom was not scored/);
+});
+
 /** Conv (stride 2, zero weights) -> pool -> linear with zero weights plus a bias: always class 3. */
 function constantClassifier(): Uint8Array {
   const g = new Graph({ name: 'constant', inputs: [{ name: 'image', elemType: DataType.FLOAT, shape: ['N', 3, 32, 32] }] });
@@ -80,4 +89,18 @@ test('an audit scores every preset; presets that tie make auto keep none and fla
   assert.equal(given.dataset.preprocessing.chosenBy, 'preset');
   assert.equal(given.dataset.preprocessing.candidates?.length, 3, 'an explicit preset keeps the candidates');
   assert.ok(!given.flags.some((f) => f.includes('ambiguous')), 'a preset given explicitly is not ambiguous');
+});
+
+test('a given preset is checked on the first 64 images, and on 256 when another preset might fit better (bundled model: normalises inside)', async () => {
+  const dataset = await loadCifar10Test();
+  const model = await readFile(new URL('../../models/preact_resnet_standard.onnx', import.meta.url));
+  const audit = (preprocess: 'none' | 'cifar10') => runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples: 300, ep: 'cpu', preprocess }, { dataset });
+  const right = await audit('none');
+  assert.deepEqual(right.dataset.preprocessing.candidates?.map((c) => [c.name, c.samples]), ['none', 'cifar10', 'imagenet'].map((n) => [n, CHECK_SAMPLES]));
+  assert.ok(!right.flags.some((f) => f.startsWith('preprocessing')), JSON.stringify(right.flags));
+  const wrong = await audit('cifar10');
+  const candidates = wrong.dataset.preprocessing.candidates ?? [];
+  assert.deepEqual(candidates.map((c) => c.samples), [CANDIDATE_SAMPLES, CANDIDATE_SAMPLES, CANDIDATE_SAMPLES], 'confirmed on 256 images');
+  assert.ok(candidates[0].accuracy - candidates[1].accuracy > 0.1, JSON.stringify(candidates));
+  assert.ok(wrong.flags.some((f) => f.startsWith('preprocessing cifar10 scores') && f.includes('pass --preprocess none')), JSON.stringify(wrong.flags));
 });
