@@ -17,7 +17,7 @@ import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surge
 import { FloatTensor, ModelSession, ProviderAttempt, RuntimeLoadError } from '../runtime/session.js';
 import { RobustnessReport } from '../attacks/suite.js';
 import { AuditOptions } from './options.js';
-import { autoPreset, CANDIDATE_SAMPLES, CHECK_SAMPLES, PreprocessingCandidate, preprocessingFlags, worthConfirming } from './preprocessingChoice.js';
+import { autoPreset, CANDIDATE_SAMPLES, CHANCE_ACCURACY, CHECK_SAMPLES, PreprocessingCandidate, preprocessingFlags, worthConfirming } from './preprocessingChoice.js';
 import { auditRobustness } from './robustness.js';
 import { AuditReport, DownsamplingReport, GraphReport, PreprocessingReport } from './report.js';
 import { TOOL_VERSION } from './version.js';
@@ -39,7 +39,6 @@ export interface AuditEnvironment {
 
 /** Relative tolerance of the twin invariant: float32 rounding of differently ordered sums. */
 const TWIN_TOLERANCE = 1e-4;
-const CHANCE_FLAG_ACCURACY = 0.2;
 
 /** Runs one audit. Bad input throws ModelError or InvalidOptionError; both are the caller's 4xx / exit 2. */
 export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, env: AuditEnvironment = {}): Promise<AuditReport> {
@@ -238,7 +237,7 @@ function assembleReport(
   const measuredOk = downsampling.filter((d) => d.am !== null && !d.error) as (DownsamplingReport & { am: number; amRel: number; aliasEnergy: number })[];
   const cleanAccuracy = correct / samples;
   const flags: string[] = [...probed.preFlags];
-  if (cleanAccuracy < CHANCE_FLAG_ACCURACY) {
+  if (cleanAccuracy < CHANCE_ACCURACY) {
     flags.push(`clean accuracy ${(cleanAccuracy * 100).toFixed(1)}% is near chance: the preprocessing (${pre.name}) or layout (${layout}) probably does not match the model`);
   }
   if (subject.ops.length === 0) flags.push('no strided Conv/MaxPool/AveragePool: nothing to measure for aliasing');
@@ -393,19 +392,25 @@ async function choosePreprocessing(
   progress: (p: AuditProgress) => void,
 ): Promise<{ pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'>; flags: string[] }> {
   progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'scoring preprocessing presets' });
-  const score = async (pre: Preprocessing, n: number): Promise<PreprocessingCandidate> => {
+  /** Correct answers on images [from, to) under `pre`. */
+  const correctOn = async (pre: Preprocessing, from: number, to: number): Promise<number> => {
     let correct = 0;
-    for (let start = 0; start < n; start += input.dims[0]) {
-      const count = Math.min(input.dims[0], n - start);
+    for (let start = from; start < to; start += input.dims[0]) {
+      const count = Math.min(input.dims[0], to - start);
       const out = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, [summary.outputs[0]]);
       correct += countCorrect(out[summary.outputs[0]], input.labels, start, count);
     }
-    return { name: pre.name, accuracy: correct / n, samples: n };
+    return correct;
   };
-  // One after another: the scores share the batcher's input buffer.
-  const scoreEach = async (pres: Preprocessing[], n: number): Promise<PreprocessingCandidate[]> => {
+  // One after another: the scores share the batcher's input buffer. `earlier` holds scores on the
+  // first images, which a confirmation extends rather than scores again.
+  const scoreEach = async (pres: Preprocessing[], n: number, earlier: readonly PreprocessingCandidate[] = []): Promise<PreprocessingCandidate[]> => {
     const scores: PreprocessingCandidate[] = [];
-    for (const p of pres) scores.push(await score(p, n));
+    for (const [i, p] of pres.entries()) {
+      const from = earlier[i]?.samples ?? 0;
+      const correct = Math.round((earlier[i]?.accuracy ?? 0) * from) + (await correctOn(p, from, n));
+      scores.push({ name: p.name, accuracy: correct / n, samples: n });
+    }
     return scores;
   };
   const presets = AUTO_PRESETS.map((preset) => resolvePreprocessing({ preset, scale: options.scale }));
@@ -425,7 +430,7 @@ async function choosePreprocessing(
   // A given preprocessing is checked against the presets: a first look, confirmed on more images when it could be flagged.
   const scored = chosenBy === 'explicit' ? [...presets, pre] : presets;
   let candidates = await scoreEach(scored, Math.min(samples, CHECK_SAMPLES));
-  if (samples > CHECK_SAMPLES && worthConfirming(pre.name, candidates)) candidates = await scoreEach(scored, Math.min(samples, CANDIDATE_SAMPLES));
+  if (samples > CHECK_SAMPLES && worthConfirming(pre.name, candidates)) candidates = await scoreEach(scored, Math.min(samples, CANDIDATE_SAMPLES), candidates);
   return preprocessingChoice(pre, chosenBy, candidates);
 }
 

@@ -22,6 +22,11 @@ export const CANDIDATE_SAMPLES = 256;
  * measurement pass (issue 13).
  */
 export const CHECK_SAMPLES = 64;
+/**
+ * Clean accuracy below this (20%) is near chance for ten classes: flagged on its own (SPEC §3),
+ * and a candidate scoring below it is no better fit to name than the preprocessing it beats.
+ */
+export const CHANCE_ACCURACY = 0.2;
 /** A choice this far below the best candidate (10 points) probably does not match the model. */
 export const MISMATCH_MARGIN = 0.1;
 /**
@@ -53,14 +58,16 @@ export function autoPreset(candidates: readonly PreprocessingCandidate[]): strin
 
 /**
  * Whether a first look at the scores ({@link CHECK_SAMPLES} images) could end in a mismatch flag:
- * some candidate scores more than half the {@link MISMATCH_MARGIN} above the given preprocessing.
- * Then every candidate is scored on {@link CANDIDATE_SAMPLES} images, so that a flag rests on as
- * many images as before; a gap that small on 64 images rarely grows past 10 points on 256.
+ * some candidate that is not near chance scores more than half the {@link MISMATCH_MARGIN} above
+ * the given preprocessing. Then every candidate is scored on up to {@link CANDIDATE_SAMPLES}
+ * images, so that a flag rests on as many images as before; a gap that small on 64 images rarely
+ * grows past 10 points on 256. Models near chance under every preset (random weights) are not
+ * confirmed: their scores differ by noise.
  */
 export function worthConfirming(given: string, candidates: readonly PreprocessingCandidate[]): boolean {
   const mine = candidates.find((c) => c.name === given);
   if (!mine) throw new RangeError(`${given} was not scored`);
-  return candidates.some((c) => c.accuracy - mine.accuracy > MISMATCH_MARGIN / 2 + ROUNDING);
+  return candidates.some((c) => c.accuracy >= CHANCE_ACCURACY && c.accuracy - mine.accuracy > MISMATCH_MARGIN / 2 + ROUNDING);
 }
 
 const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
@@ -80,7 +87,8 @@ export function preprocessingFlags(used: { name: string; chosenBy: 'auto' | 'pre
   const mine = candidates.find((c) => c.name === used.name);
   const ranked = [...candidates].sort((a, b) => b.accuracy - a.accuracy);
   const best = ranked[0];
-  if (mine && best && best.name !== mine.name && best.accuracy - mine.accuracy > MISMATCH_MARGIN + ROUNDING) {
+  // A best candidate near chance fits no better: the near-chance flag says what there is to say.
+  if (mine && best && best.name !== mine.name && best.accuracy >= CHANCE_ACCURACY && best.accuracy - mine.accuracy > MISMATCH_MARGIN + ROUNDING) {
     const given = used.chosenBy === 'explicit' ? ' (--mean/--std)' : '';
     const instead = used.chosenBy === 'explicit' ? ' instead of --mean/--std' : '';
     flags.push(

@@ -61,6 +61,14 @@ test('a given preprocessing is confirmed on more images only when a candidate be
   assert.equal(worthConfirming('none', scores(0.8, 0.8 + 5 / 64, 0.2, 64)), true, '5 of 64 images (7.8 points)');
   assert.equal(worthConfirming('cifar10', scores(0.1, 0.9, 0.2, 64)), false, 'the best candidate itself');
   assert.throws(() => worthConfirming('custom', scores(0.1, 0.9, 0.2)), /custom was not scored/);
+  // every preset near chance (random weights): their gaps are noise
+  assert.equal(worthConfirming('none', scores(0.05, 0.19, 0.1, 64)), false, 'a better preset near chance');
+  assert.equal(worthConfirming('none', scores(0.05, 0.2, 0.1, 64)), true, 'a better preset at 20%');
+});
+
+test('a preset that beats the choice but is itself near chance (< 20%) is not named', () => {
+  assert.deepEqual(preprocessingFlags({ name: 'none', chosenBy: 'preset' }, scores(0.02, 0.19, 0.1)), []);
+  assert.equal(preprocessingFlags({ name: 'none', chosenBy: 'preset' }, scores(0.02, 0.2, 0.1)).length, 1);
 });
 
 /** Conv (stride 2, zero weights) -> pool -> linear with zero weights plus a bias: always class 3. */
@@ -103,4 +111,7 @@ test('a given preset is checked on the first 64 images, and on 256 when another 
   assert.deepEqual(candidates.map((c) => c.samples), [CANDIDATE_SAMPLES, CANDIDATE_SAMPLES, CANDIDATE_SAMPLES], 'confirmed on 256 images');
   assert.ok(candidates[0].accuracy - candidates[1].accuracy > 0.1, JSON.stringify(candidates));
   assert.ok(wrong.flags.some((f) => f.startsWith('preprocessing cifar10 scores') && f.includes('pass --preprocess none')), JSON.stringify(wrong.flags));
+  // the confirmation extends the first look: its 256-image scores are those of a plain auto audit
+  const auto = await runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples: 300, ep: 'cpu' }, { dataset });
+  assert.deepEqual(candidates, auto.dataset.preprocessing.candidates);
 });
