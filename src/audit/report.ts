@@ -95,11 +95,9 @@ export interface AuditReport {
   robustness: RobustnessReport | null;
   /** What may make the report unreliable, one sentence each: preprocessing, accuracy near chance, broken twins. */
   flags: string[];
-  thresholds?: {
-    /** `reason` says why the gate failed without a measurement (no op had an amRel). */
-    maxAmRel?: { limit: number; worst: number | null; worstNode: string | null; passed: boolean; reason?: string };
-    minRobustAccuracy?: { limit: number; value: number; passed: boolean };
-  };
+  thresholds?: Thresholds;
+  /** The comparison with a baseline (`--baseline`, `--baseline-model`); absent without one. */
+  baseline?: BaselineComparison;
   timings: {
     totalSeconds: number;
     loadSeconds: number;
@@ -109,4 +107,104 @@ export interface AuditReport {
     robustnessSeconds: number;
     imagesPerSecond: number;
   };
+}
+
+/** A gate's outcome, as CI shows it. */
+export type GateVerdict = 'pass' | 'fail';
+
+/**
+ * One CI gate: the value measured, the limit given and the verdict. `value` is null, and `reason`
+ * says why, when there was nothing to measure (the gate then fails). `where` names the op or
+ * stage the value comes from, for the gates over ops and stages.
+ */
+export interface GateCheck {
+  limit: number;
+  value: number | null;
+  passed: boolean;
+  verdict: GateVerdict;
+  where?: string | null;
+  reason?: string;
+}
+
+/**
+ * The CI gates given (SPEC §6), each only when given. The first two keep the fields of earlier
+ * versions (`worst`/`worstNode`, `value`); `value` and `verdict` were added beside them and are
+ * optional so that reports of earlier versions stay valid.
+ */
+export interface Thresholds {
+  /** `reason` says why the gate failed without a measurement (no op had an amRel). */
+  maxAmRel?: { limit: number; worst: number | null; worstNode: string | null; passed: boolean; reason?: string; value?: number | null; verdict?: GateVerdict };
+  minRobustAccuracy?: { limit: number; value: number; passed: boolean; verdict?: GateVerdict };
+  /** The largest increase of amRel over the baseline, over matched ops and stages (absolute). */
+  maxAmRelIncrease?: GateCheck;
+  /** Baseline clean accuracy minus this one's (a fraction; negative when it improved). */
+  maxAccuracyDrop?: GateCheck;
+  /** Baseline robust accuracy minus this one's (a fraction). */
+  maxRobustAccuracyDrop?: GateCheck;
+}
+
+/** A metric on both sides; `delta` is current minus baseline, null when either is missing. */
+export interface MetricDelta {
+  baseline: number | null;
+  current: number | null;
+  delta: number | null;
+}
+
+/** A downsampling op of this model paired with one of the baseline's. */
+export interface BaselineOpDelta {
+  node: string;
+  baselineNode: string;
+  op: string;
+  /** How the pair was found: the same node name, or the same rank among the ops left over with the same op type and output shape. */
+  matchedBy: 'name' | 'position';
+  stage: number;
+  baselineStage: number;
+  am: MetricDelta;
+  amRel: MetricDelta;
+  aliasEnergy: MetricDelta;
+}
+
+export interface BaselineStageDelta {
+  stage: number;
+  resolution: [number, number];
+  baselineResolution: [number, number];
+  am: MetricDelta;
+  amRel: MetricDelta;
+  aliasEnergy: MetricDelta;
+}
+
+/** A downsampling op of one side that has no counterpart on the other. */
+export interface UnmatchedOp {
+  node: string;
+  op: string;
+  outputShape: number[];
+}
+
+/** A setting that differs between the two audits; values as JSON text. */
+export interface BaselineDifference {
+  field: string;
+  baseline: string;
+  current: string;
+}
+
+export interface BaselineComparison {
+  /** Where the baseline came from: a report file, or a model audited in the same run. */
+  source: 'report' | 'model';
+  /** The baseline model's sha256 and the version of alias-audit that audited it. */
+  model: { sha256: string };
+  toolVersion: string;
+  /** Same images: data set, selection and count (and, with robustness on both, the images attacked). */
+  sameSamples: boolean;
+  /** Same settings that decide the numbers: preprocessing and the attack suite. */
+  sameOptions: boolean;
+  /** What makes sameSamples or sameOptions false. */
+  differences: BaselineDifference[];
+  /** Differences that do not make the audits incomparable but may move the numbers slightly (version, provider). */
+  notes: string[];
+  cleanAccuracy: MetricDelta;
+  /** Null unless both audits have robustness. */
+  robustAccuracy: MetricDelta | null;
+  ops: BaselineOpDelta[];
+  stages: BaselineStageDelta[];
+  unmatched: { current: UnmatchedOp[]; baseline: UnmatchedOp[] };
 }

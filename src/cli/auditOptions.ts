@@ -6,6 +6,7 @@
 import { Command, Option } from 'commander';
 import { robustnessPlan } from '../attacks/presets.js';
 import { ATTACK_NAMES } from '../attacks/suite.js';
+import { BASELINE_GATE_KEYS } from '../audit/baseline.js';
 import { DEFAULT_AUDIT_OPTIONS, LAYOUT_CHOICES, PREPROCESS_CHOICES, RawOptions, ROBUSTNESS_CHOICES } from '../audit/options.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
@@ -71,7 +72,28 @@ export function addGateOptions(cmd: Command): Command {
   const g = 'CI gates (exit 1 when one fails):';
   return cmd
     .addOption(option('--max-am-rel <X>', "fail when any downsampling op's amRel exceeds X", g))
-    .addOption(option('--min-robust-accuracy <X>', 'fail when the worst-case robust accuracy is below X (needs --robustness)', g));
+    .addOption(option('--min-robust-accuracy <X>', 'fail when the worst-case robust accuracy is below X (needs --robustness)', g))
+    .addOption(option('--max-am-rel-increase <X>', 'fail when the amRel of any op or stage exceeds the baseline\'s by more than X (absolute; needs a baseline)', g))
+    .addOption(option('--max-accuracy-drop <X>', 'fail when clean accuracy is more than X below the baseline\'s (a fraction, e.g. 0.02; needs a baseline)', g))
+    .addOption(
+      option('--max-robust-accuracy-drop <X>', 'fail when robust accuracy is more than X below the baseline\'s (a fraction; needs a baseline and --robustness)', g),
+    );
+}
+
+/** The baseline to compare with (`audit`): a report of an earlier run, or a model audited alongside. */
+export function addBaselineOptions(cmd: Command): Command {
+  const g = 'Baseline (compare with an earlier model):';
+  return cmd
+    .addOption(option('--baseline <REPORT.json>', 'a JSON report of an earlier audit (--out) to compare with; adds `baseline` to the report', g).conflicts('baselineModel'))
+    .addOption(option('--baseline-model <BASE.onnx>', 'audit this model too, on the same images with the same options, and compare with it', g))
+    .addOption(option('--allow-option-mismatch', 'compare even when the samples or options of the baseline differ (else exit 2)', g));
+}
+
+/** The baseline gates' values among commander's parsed values, as text for parseBaselineGates. */
+export function rawBaselineGates(values: Record<string, unknown>): RawOptions {
+  const raw: RawOptions = {};
+  for (const key of BASELINE_GATE_KEYS) if (typeof values[key] === 'string') raw[key] = values[key];
+  return raw;
 }
 
 /**

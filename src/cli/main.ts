@@ -5,17 +5,18 @@
  * input). Results go to stdout; progress, warnings and errors to stderr, each line starting
  * with `alias-audit:`.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command, Option } from 'commander';
+import { compareWithBaseline, evaluateGates, GATE_FLAGS, gateFailures, parseBaselineGates, parseBaselineReport } from '../audit/baseline.js';
 import { parseEarlyStopSettings } from '../audit/monitor.js';
 import { parseAuditOptions } from '../audit/options.js';
-import type { AuditReport } from '../audit/report.js';
+import type { AuditReport, BaselineDifference } from '../audit/report.js';
 import { TOOL_VERSION } from '../audit/version.js';
 import { defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
 import { DEFAULT_EARLY_STOP } from '../metrics/earlyStopping.js';
 import { ModelError } from '../onnx/codec.js';
-import { addGateOptions, addMeasurementOptions, addRobustnessOptions, rawAuditOptions } from './auditOptions.js';
+import { addBaselineOptions, addGateOptions, addMeasurementOptions, addRobustnessOptions, rawAuditOptions, rawBaselineGates } from './auditOptions.js';
 import { classify, EXIT_INTERNAL, EXIT_PASS, EXIT_THRESHOLD, formatCommanderError, shortReason, UsageError } from './errors.js';
 import { checkpointArguments, checkWritable, readModelFile } from './inputs.js';
 import { ProgressBar } from './progress.js';
@@ -61,17 +62,74 @@ function reportNotes(reports: AuditReport[], models?: string[]): void {
   });
 }
 
+/** The baseline report named by --baseline, read and checked (a bad file is exit 2). */
+async function readBaselineReport(path: string): Promise<AuditReport> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new UsageError(`cannot read --baseline ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder, not a file' : (code ?? (err as Error).message)}; give a report written by alias-audit audit --out`);
+  }
+  return parseBaselineReport(text, `--baseline ${path}`);
+}
+
+/** The refusal of a baseline measured on other samples or with other options (exit 2). */
+function mismatch(differences: BaselineDifference[]): UsageError {
+  const list = differences.map((d) => `${d.field} ${d.baseline} vs ${d.current}`).join('; ');
+  return new UsageError(`the baseline was measured differently (baseline vs this model: ${list}); audit both with the same options, or give --allow-option-mismatch`);
+}
+
 async function auditAction(model: string, values: Values): Promise<number> {
   const options = parseAuditOptions(rawAuditOptions(values));
-  const out = values.out as string | undefined;
-  const html = values.html as string | undefined;
-  if (out !== undefined) await checkWritable('--out', out);
-  if (html !== undefined) await checkWritable('--html', html);
+  const gates = parseBaselineGates(rawBaselineGates(values));
+  const baselineFile = values.baseline as string | undefined;
+  const baselineModel = values.baselineModel as string | undefined;
+  const hasBaseline = baselineFile !== undefined || baselineModel !== undefined;
+  const gateKeys = Object.keys(gates) as (keyof typeof gates)[];
+  if (!hasBaseline && gateKeys.length > 0) {
+    throw new UsageError(`${gateKeys.map((k) => GATE_FLAGS[k]).join(', ')} ${gateKeys.length > 1 ? 'compare' : 'compares'} with a baseline: give --baseline REPORT.json or --baseline-model BASE.onnx`);
+  }
+  if (gates.maxRobustAccuracyDrop !== undefined && options.robustness === 'none') throw new UsageError('--max-robust-accuracy-drop needs --robustness fast or standard');
+  const outputs: [string, string | undefined][] = [['--out', values.out as string | undefined], ['--html', values.html as string | undefined], ['--junit', values.junit as string | undefined], ['--summary', values.summary as string | undefined]];
+  for (const [flag, path] of outputs) if (path !== undefined) await checkWritable(flag, path);
+  const [out, html, junit, summary] = outputs.map(([, path]) => path);
   const bytes = await readModelFile(model);
+  // A bad baseline is found before the audit runs, not after it.
+  const baseReport = baselineFile !== undefined ? await readBaselineReport(baselineFile) : undefined;
+  const baseBytes = baselineModel !== undefined ? await readModelFile(baselineModel) : undefined;
+  // Other samples are known before the audit: refuse at once rather than after minutes of work.
+  if (baseReport && baseReport.dataset.samples !== options.samples && !values.allowOptionMismatch) throw mismatch([{ field: 'dataset.samples', baseline: String(baseReport.dataset.samples), current: String(options.samples) }]);
   const { runAudit } = await import('../audit/audit.js');
   const bar = !values.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
-  const report = await runAudit(bytes, options, { onProgress: bar ? (p) => bar.update(p.fraction, p.message) : undefined });
+  let base = baseReport;
+  let report: AuditReport;
+  if (baseBytes !== undefined) {
+    // Both on the same decoded images; the baseline without the gates, which are about this model.
+    const dataset = await loadCifar10Test({ dir: options.cifar10Dir });
+    const half = (offset: number, name: string) => (bar ? (p: { fraction: number; message: string }) => bar.update(offset + p.fraction / 2, `${name}: ${p.message}`) : undefined);
+    try {
+      base = await runAudit(baseBytes, { ...options, maxAmRel: undefined, minRobustAccuracy: undefined }, { dataset, onProgress: half(0, basename(baselineModel!)) });
+    } catch (err) {
+      throw err instanceof ModelError ? new ModelError(err.code, `${baselineModel}: ${err.message}`) : err;
+    }
+    try {
+      report = await runAudit(bytes, options, { dataset, onProgress: half(0.5, basename(model)) });
+    } catch (err) {
+      throw err instanceof ModelError ? new ModelError(err.code, `${model}: ${err.message}`) : err;
+    }
+  } else {
+    report = await runAudit(bytes, options, { onProgress: bar ? (p) => bar.update(p.fraction, p.message) : undefined });
+  }
   bar?.finish();
+  if (base !== undefined) {
+    report.baseline = compareWithBaseline(report, base, baseBytes !== undefined ? 'model' : 'report');
+    const { sameOptions, sameSamples, differences } = report.baseline;
+    if (!(sameOptions && sameSamples) && !values.allowOptionMismatch) throw mismatch(differences);
+    for (const note of report.baseline.notes) stderrLine(`note: ${note}`);
+  }
+  const thresholds = evaluateGates(report, gates);
+  if (thresholds) report.thresholds = thresholds;
   const json = `${JSON.stringify(report, null, 2)}\n`;
   process.stdout.write(json);
   if (out !== undefined) await writeFile(out, json);
@@ -79,19 +137,18 @@ async function auditAction(model: string, values: Values): Promise<number> {
     const { renderReportHtml } = await import('../report/html.js');
     await writeFile(html, renderReportHtml(report, { modelName: basename(model) }));
   }
+  if (junit !== undefined) {
+    const { renderJunit } = await import('../report/junit.js');
+    await writeFile(junit, renderJunit(report, { modelName: basename(model), timestamp: new Date().toISOString() }));
+  }
+  if (summary !== undefined) {
+    const { renderSummary } = await import('../report/summary.js');
+    await writeFile(summary, renderSummary(report, { modelName: basename(model), baselineName: baselineFile ?? baselineModel }));
+  }
   reportNotes([report]);
-  let code = EXIT_PASS;
-  const amRel = report.thresholds?.maxAmRel;
-  if (amRel && !amRel.passed) {
-    stderrLine(amRel.worst === null ? `--max-am-rel ${amRel.limit} fails: ${amRel.reason ?? 'no downsampling op was measured'}` : `amRel ${amRel.worst.toFixed(4)} of ${amRel.worstNode} exceeds --max-am-rel ${amRel.limit}`);
-    code = EXIT_THRESHOLD;
-  }
-  const robust = report.thresholds?.minRobustAccuracy;
-  if (robust && !robust.passed) {
-    stderrLine(`robust accuracy ${robust.value.toFixed(4)} is below --min-robust-accuracy ${robust.limit}`);
-    code = EXIT_THRESHOLD;
-  }
-  return code;
+  const failures = gateFailures(report.thresholds);
+  for (const line of failures) stderrLine(line);
+  return failures.length > 0 ? EXIT_THRESHOLD : EXIT_PASS;
 }
 
 async function compareAction(models: string[], values: Values): Promise<number> {
@@ -185,9 +242,12 @@ function buildProgram(): Command {
   addMeasurementOptions(audit);
   addRobustnessOptions(audit);
   addGateOptions(audit);
+  addBaselineOptions(audit);
   audit
     .addOption(new Option('--out <FILE>', 'also write the JSON report to FILE').helpGroup('Output:'))
     .addOption(new Option('--html <FILE>', 'also write the report as a self-contained HTML page to FILE').helpGroup('Output:'))
+    .addOption(new Option('--junit <FILE>', 'also write JUnit XML to FILE: a testcase per gate, op and stage, for CI test tabs').helpGroup('Output:'))
+    .addOption(new Option('--summary <FILE>', 'also write a short markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)').helpGroup('Output:'))
     .addOption(quietOption('progress bar'))
     .addHelpText(
       'after',
@@ -195,6 +255,7 @@ function buildProgram(): Command {
         'alias-audit audit model.onnx --samples 1000 --out report.json',
         'alias-audit audit model.onnx --preprocess cifar10 --max-am-rel 0.5      # exit 1 above 0.5',
         'alias-audit audit model.onnx --samples 500 --robustness fast --html report.html',
+        'alias-audit audit new.onnx --baseline main.json --max-am-rel-increase 0.05 --max-accuracy-drop 0.01 --junit junit.xml --summary summary.md',
       ),
     )
     .action(run((model: string, values: Values) => auditAction(model, values)));
