@@ -10,7 +10,8 @@ import { attr, defaultOpset, Dim, Graph, Model, Node } from '../../onnx/ir.js';
 import { DataType } from '../../onnx/schema.js';
 import type { Layout, Preprocessing } from '../../data/preprocess.js';
 import { buildBackward } from './backward.js';
-import { MIN_OPSET } from './ops.js';
+import { addDlrLoss, LossKind } from './losses.js';
+import { MIN_OPSET, scalar } from './ops.js';
 import { GRADIENT_REGISTRY, ShapeTable, UnsupportedGradient } from './registry.js';
 import { imageInput } from './shapes.js';
 
@@ -23,6 +24,8 @@ export interface GradientSpec {
   shapes: ShapeTable;
   /** The output to attack (default: the model's first output). */
   output?: string;
+  /** The loss behind the logits (default `ce`); see losses.ts. */
+  loss?: LossKind;
 }
 
 /**
@@ -43,20 +46,26 @@ export interface GradientModel {
   inputs: {
     /** float [B,3,H,W] in [0,1], NCHW whatever the model's layout. */
     pixels: string;
-    /** float [B,K]: one-hot rows (any non-negative weights; an all-zero row adds nothing, e.g. padding). */
+    /**
+     * float [B,K]: one-hot rows (any non-negative weights for `ce`; one-hot or all-zero for
+     * `dlr`; an all-zero row adds nothing, e.g. padding).
+     */
     labels: string;
+    /** float [B,K]: one-hot target rows, for the `dlr-targeted` loss only. */
+    targets?: string;
   };
   outputs: {
     /** [B,K]: what the loss reads (for a `softmax` model the Softmax's input; argmax unchanged). */
     logits: string;
-    /** Scalar: sum over the batch of the cross-entropy losses. */
+    /** Scalar: sum over the batch of the losses. */
     loss: string;
-    /** [B]: cross-entropy loss per image. */
+    /** [B]: loss per image. */
     losses: string;
     /** [B,3,H,W]: d loss / d pixels. */
     gradient: string;
   };
   outputKind: OutputKind;
+  loss: LossKind;
   /** K, the number of classes (columns of the logits). */
   classes: number;
   /** Declared pixel input shape: the model's batch (fixed or symbolic), 3, H, W. */
@@ -102,9 +111,25 @@ export function buildGradientModel(source: Uint8Array | Model, spec: GradientSpe
   const classes = logitsShape[1];
   g.inputs.push({ name: labels, elemType: DataType.FLOAT, shape: [batchDim, classes] });
 
-  const loss = addLoss(g, opset, logits, labels);
+  const lossKind = spec.loss ?? 'ce';
+  let targets: string | undefined;
+  if (lossKind === 'dlr-targeted') {
+    targets = g.uniqueName('targets');
+    g.inputs.push({ name: targets, elemType: DataType.FLOAT, shape: [batchDim, classes] });
+  }
+  let loss: { total: string; perImage: string };
+  let backwardFrom: { target: string; seed: string };
+  if (lossKind === 'ce') {
+    const ce = addLoss(g, opset, logits, labels);
+    loss = ce;
+    backwardFrom = { target: logits, seed: ce.seed };
+  } else {
+    // The DLR losses are differentiated by the rules, from d total / d total = 1.
+    loss = addDlrLoss(g, opset, logits, labels, targets, shapes, logitsShape[0], classes);
+    backwardFrom = { target: loss.total, seed: scalar(g, 1, 'loss_seed') };
+  }
   g.toposort();
-  const imageGrad = buildBackward({ graph: g, opset, source: image.name, target: logits, seed: loss.seed, shapes, registry: GRADIENT_REGISTRY });
+  const imageGrad = buildBackward({ graph: g, opset, source: image.name, ...backwardFrom, shapes, registry: GRADIENT_REGISTRY });
   const gradient = pixelGradient(g, imageGrad, pixels, spec);
 
   const names = {
@@ -124,9 +149,10 @@ export function buildGradientModel(source: Uint8Array | Model, spec: GradientSpe
       return bytes;
     },
     model,
-    inputs: { pixels, labels },
+    inputs: targets ? { pixels, labels, targets } : { pixels, labels },
     outputs: { logits, ...names },
     outputKind,
+    loss: lossKind,
     classes,
     pixelShape,
     fixedBatch,

@@ -27,6 +27,7 @@ import { mulRule } from './rules/Mul.js';
 import { negRule } from './rules/Neg.js';
 import { preluRule } from './rules/PRelu.js';
 import { padRule } from './rules/Pad.js';
+import { reduceMaxRule } from './rules/ReduceMax.js';
 import { reduceMeanRule } from './rules/ReduceMean.js';
 import { reduceSumRule } from './rules/ReduceSum.js';
 import { reluRule } from './rules/Relu.js';
@@ -38,6 +39,7 @@ import { squeezeRule } from './rules/Squeeze.js';
 import { subRule } from './rules/Sub.js';
 import { sumRule } from './rules/Sum.js';
 import { tanhRule } from './rules/Tanh.js';
+import { topKRule } from './rules/TopK.js';
 import { transposeRule } from './rules/Transpose.js';
 import { unsqueezeRule } from './rules/Unsqueeze.js';
 
@@ -128,6 +130,8 @@ export const GRADIENT_RULES: readonly GradientRule[] = [
   globalAveragePoolRule,
   reduceMeanRule,
   reduceSumRule,
+  reduceMaxRule,
+  topKRule,
   flattenRule,
   reshapeRule,
   squeezeRule,

@@ -12,7 +12,7 @@ import type { GradientContext } from '../registry.js';
  * `axesInputFrom`, else the optional constant second input; none means all axes, unless
  * noop_with_empty_axes makes the op an identity (then null).
  */
-function reducedAxes(ctx: GradientContext, rank: number, axesInputFrom: number): number[] | null {
+export function reducedAxes(ctx: GradientContext, rank: number, axesInputFrom: number): number[] | null {
   const { node } = ctx;
   let axes: readonly number[] | undefined;
   if (ctx.opset >= axesInputFrom) {
