@@ -22,6 +22,12 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * A failure outside this process that is neither the input's fault nor a bug of ours (a remote
+ * service unreachable, or failing on its side): exit 3 with its own message.
+ */
+export class ExternalFailure extends Error {}
+
 /** Errors that mean the user's input (files, options, data) is at fault, not the tool. */
 function isBadInput(err: unknown): boolean {
   return (
@@ -46,6 +52,7 @@ export function classify(err: unknown): { code: number; message: string | null }
   }
   const message = err instanceof Error ? err.message : String(err);
   if (isBadInput(err)) return { code: EXIT_BAD_INPUT, message };
+  if (err instanceof ExternalFailure) return { code: EXIT_INTERNAL, message };
   return { code: EXIT_INTERNAL, message: `internal error: ${message}` };
 }
 

@@ -10,10 +10,10 @@ import { basename } from 'node:path';
 import { Command, Option } from 'commander';
 import { compareWithBaseline, evaluateGates, GATE_FLAGS, gateFailures, parseBaselineGates, parseBaselineReport } from '../audit/baseline.js';
 import { parseEarlyStopSettings } from '../audit/monitor.js';
-import { parseAuditOptions } from '../audit/options.js';
+import { AuditOptions, parseAuditOptions } from '../audit/options.js';
 import type { AuditReport, BaselineDifference } from '../audit/report.js';
 import { TOOL_VERSION } from '../audit/version.js';
-import { defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
+import { Cifar10Set, defaultCacheDir, loadCifar10Test } from '../data/cifar10.js';
 import { DEFAULT_EARLY_STOP } from '../metrics/earlyStopping.js';
 import { ModelError } from '../onnx/codec.js';
 import { addBaselineOptions, addGateOptions, addMeasurementOptions, addRobustnessOptions, rawAuditOptions, rawBaselineGates } from './auditOptions.js';
@@ -100,26 +100,32 @@ async function auditAction(model: string, values: Values): Promise<number> {
   const baseBytes = baselineModel !== undefined ? await readModelFile(baselineModel) : undefined;
   // Other samples are known before the audit: refuse at once rather than after minutes of work.
   if (baseReport && baseReport.dataset.samples !== options.samples && !values.allowOptionMismatch) throw mismatch([{ field: 'dataset.samples', baseline: String(baseReport.dataset.samples), current: String(options.samples) }]);
-  const { runAudit } = await import('../audit/audit.js');
+  const server = values.server as string | undefined;
+  // One audit here, or on the service named by --server (the same report either way).
+  const auditOne = async (modelBytes: Uint8Array, path: string, auditOptions: AuditOptions, onProgress?: (p: { fraction: number; message: string }) => void, dataset?: Cifar10Set): Promise<AuditReport> => {
+    try {
+      if (server !== undefined) {
+        const { runRemoteAudit, remoteFields, API_KEY_ENV } = await import('./remote.js');
+        const fields = remoteFields(auditOptions === options ? values : { ...values, maxAmRel: undefined, minRobustAccuracy: undefined });
+        return await runRemoteAudit({ server, apiKey: process.env[API_KEY_ENV] || undefined, model: modelBytes, modelName: basename(path), fields, onProgress });
+      }
+      const { runAudit } = await import('../audit/audit.js');
+      return await runAudit(modelBytes, auditOptions, { dataset, onProgress });
+    } catch (err) {
+      throw baseBytes !== undefined && err instanceof ModelError ? new ModelError(err.code, `${path}: ${err.message}`) : err;
+    }
+  };
   const bar = !values.quiet && process.stderr.isTTY ? new ProgressBar(process.stderr) : undefined;
   let base = baseReport;
   let report: AuditReport;
   if (baseBytes !== undefined) {
-    // Both on the same decoded images; the baseline without the gates, which are about this model.
-    const dataset = await loadCifar10Test({ dir: options.cifar10Dir });
+    // Both on the same images; the baseline without the gates, which are about this model.
+    const dataset = server === undefined ? await loadCifar10Test({ dir: options.cifar10Dir }) : undefined;
     const half = (offset: number, name: string) => (bar ? (p: { fraction: number; message: string }) => bar.update(offset + p.fraction / 2, `${name}: ${p.message}`) : undefined);
-    try {
-      base = await runAudit(baseBytes, { ...options, maxAmRel: undefined, minRobustAccuracy: undefined }, { dataset, onProgress: half(0, basename(baselineModel!)) });
-    } catch (err) {
-      throw err instanceof ModelError ? new ModelError(err.code, `${baselineModel}: ${err.message}`) : err;
-    }
-    try {
-      report = await runAudit(bytes, options, { dataset, onProgress: half(0.5, basename(model)) });
-    } catch (err) {
-      throw err instanceof ModelError ? new ModelError(err.code, `${model}: ${err.message}`) : err;
-    }
+    base = await auditOne(baseBytes, baselineModel!, { ...options, maxAmRel: undefined, minRobustAccuracy: undefined }, half(0, basename(baselineModel!)), dataset);
+    report = await auditOne(bytes, model, options, half(0.5, basename(model)), dataset);
   } else {
-    report = await runAudit(bytes, options, { onProgress: bar ? (p) => bar.update(p.fraction, p.message) : undefined });
+    report = await auditOne(bytes, model, options, bar ? (p) => bar.update(p.fraction, p.message) : undefined);
   }
   bar?.finish();
   if (base !== undefined) {
@@ -248,6 +254,9 @@ function buildProgram(): Command {
     .addOption(new Option('--html <FILE>', 'also write the report as a self-contained HTML page to FILE').helpGroup('Output:'))
     .addOption(new Option('--junit <FILE>', 'also write JUnit XML to FILE: a testcase per gate, op and stage, for CI test tabs').helpGroup('Output:'))
     .addOption(new Option('--summary <FILE>', 'also write a short markdown summary to FILE (e.g. $GITHUB_STEP_SUMMARY)').helpGroup('Output:'))
+    .addOption(
+      new Option('--server <URL>', 'run the audit on an alias-audit service instead of here (API key from env ALIAS_AUDIT_API_KEY); same report and exit codes').helpGroup('Remote:'),
+    )
     .addOption(quietOption('progress bar'))
     .addHelpText(
       'after',
@@ -256,6 +265,7 @@ function buildProgram(): Command {
         'alias-audit audit model.onnx --preprocess cifar10 --max-am-rel 0.5      # exit 1 above 0.5',
         'alias-audit audit model.onnx --samples 500 --robustness fast --html report.html',
         'alias-audit audit new.onnx --baseline main.json --max-am-rel-increase 0.05 --max-accuracy-drop 0.01 --junit junit.xml --summary summary.md',
+        'ALIAS_AUDIT_API_KEY=... alias-audit audit model.onnx --server https://audit.example.com --max-am-rel 0.5',
       ),
     )
     .action(run((model: string, values: Values) => auditAction(model, values)));
