@@ -7,12 +7,42 @@
  * - `dlr-targeted`: -(z_y - z_t) / (z_π1 - (z_π3 + z_π4)/2 + 1e-12).
  * The DLR losses are plain ONNX ops (TopK, ReduceMax, Slice, arithmetic) differentiated by the
  * gradient rules like the model itself, in the model's opset.
+ *
+ * LossGraphClassifier (lossClassifier.ts) also evaluates {@link ClassifierLoss} `logit-difference`,
+ * z_t - z_y per image (FAB's linearised decision boundary), on the `ce` graph: see
+ * {@link logitDifferenceRows}.
  */
 import { reduce, reshape } from '../../onnx/builders.js';
 import { attr, Graph } from '../../onnx/ir.js';
 import { scalar, slice } from './ops.js';
 
 export type LossKind = 'ce' | 'dlr' | 'dlr-targeted';
+
+/**
+ * The losses LossGraphClassifier evaluates: a graph's own {@link LossKind}, or `logit-difference`,
+ * z_t - z_y per image (t the target, y the true class), with its gradient.
+ */
+export type ClassifierLoss = LossKind | 'logit-difference';
+
+/**
+ * The label rows that make the `ce` graph compute the logit difference: r = e_y - e_t per image.
+ * The graph's loss per row is T log(sum exp(s)) - sum(r * s), s = z - max(z), T = sum(r); a row
+ * summing to 0 drops the log-partition term (0 times a finite log), so the loss is
+ * -(s_y - s_t) = z_t - z_y, and its seed gradient T softmax(z) - r is -r = e_t - e_y exactly: the
+ * linear loss and its exact gradient, with no new ops in the graph. Rows of images at or beyond
+ * `count` (padding to a fixed batch) stay zero.
+ *
+ * @throws Error when an image's target is its true class (the difference would be 0).
+ */
+export function logitDifferenceRows(labels: Uint8Array, targets: Uint8Array, count: number, rows: number, classes: number): Float32Array {
+  const data = new Float32Array(rows * classes);
+  for (let i = 0; i < count; i++) {
+    if (labels[i] === targets[i]) throw new Error(`image ${i}: the target class is the true class ${labels[i]}`);
+    data[i * classes + labels[i]] = 1;
+    data[i * classes + targets[i]] = -1;
+  }
+  return data;
+}
 
 /** The denominators' guard against equal top logits, as in the paper. */
 export const DLR_EPSILON = 1e-12;
