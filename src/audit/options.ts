@@ -51,6 +51,7 @@ export type RawOptions = Record<string, string | undefined>;
 const KNOWN = new Set([
   'samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep', 'maxAmRel', 'cifar10Dir',
   'robustness', 'eps', 'seed', 'attackSamples', 'attacks', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries', 'minRobustAccuracy',
+  'apgdIterations', 'apgdRestarts', 'apgdTargets', 'fabIterations', 'fabTargets',
 ]);
 
 /** A fraction such as 8/255, or a plain number. */
@@ -120,6 +121,11 @@ export function parseAuditOptions(raw: RawOptions): AuditOptions {
   if (has('pgdRestarts')) a.pgdRestarts = integer('pgdRestarts', raw.pgdRestarts!, 1, 100);
   if (has('pgdStepSize')) a.pgdStepSize = parseFraction('pgdStepSize', raw.pgdStepSize!, 0, 1);
   if (has('squareQueries')) a.squareQueries = integer('squareQueries', raw.squareQueries!, 1, 100000);
+  if (has('apgdIterations')) a.apgdIterations = integer('apgdIterations', raw.apgdIterations!, 1, 1000);
+  if (has('apgdRestarts')) a.apgdRestarts = integer('apgdRestarts', raw.apgdRestarts!, 1, 100);
+  if (has('apgdTargets')) a.apgdTargets = integer('apgdTargets', raw.apgdTargets!, 1, 9);
+  if (has('fabIterations')) a.fabIterations = integer('fabIterations', raw.fabIterations!, 1, 1000);
+  if (has('fabTargets')) a.fabTargets = integer('fabTargets', raw.fabTargets!, 1, 9);
   o.attack = a;
   if (has('minRobustAccuracy')) o.minRobustAccuracy = parseFraction('minRobustAccuracy', raw.minRobustAccuracy!, 0, 1);
   if (o.robustness === 'none' && (Object.keys(a).length > 0 || o.minRobustAccuracy !== undefined)) {

@@ -2,6 +2,8 @@
  * The robustness half of an audit (SPEC §4): opens the model and its gradient graph as
  * pixel-space classifiers and runs the attack plan on the first samples.
  */
+import { LossGraphClassifier } from '../attacks/grad/lossClassifier.js';
+import type { ClassifierLoss } from '../attacks/grad/losses.js';
 import { GradientGraphClassifier, ModelInterface, SessionClassifier } from '../attacks/onnxClassifiers.js';
 import { UnsupportedGradient } from '../attacks/grad/registry.js';
 import { robustnessPlan } from '../attacks/presets.js';
@@ -34,11 +36,26 @@ export async function auditRobustness(
     if (!(err instanceof UnsupportedGradient || err instanceof ModelError)) throw err;
     why = err instanceof UnsupportedGradient ? `no gradient for ${err.opType}: ${err.reason}` : err.message;
   }
+  // Gradient graphs of other losses, each built only when its attack runs on an image; where one
+  // cannot be built, why.
+  const lossGraphs = new Map<ClassifierLoss, LossGraphClassifier | string>();
+  const lossGraph = async (loss: ClassifierLoss): Promise<LossGraphClassifier | string> => {
+    let graph = lossGraphs.get(loss);
+    if (graph === undefined) {
+      try {
+        graph = await LossGraphClassifier.open(decoded, model, loss);
+      } catch (err) {
+        if (!(err instanceof UnsupportedGradient || err instanceof ModelError)) throw err;
+        graph = err instanceof UnsupportedGradient ? `no gradient for ${err.opType}: ${err.reason}` : err.message;
+      }
+      lossGraphs.set(loss, graph);
+    }
+    return graph;
+  };
+  const models = { forward, gradient, why, targetedDlr: () => lossGraph('dlr-targeted'), logitDifference: () => lossGraph('logit-difference') };
   try {
     const report = await runRobustness(
-      forward,
-      gradient,
-      why,
+      models,
       { pixels: (start, count) => pixelsInUnitRange(dataset, start, count), labels: dataset.labels, batch },
       plan,
       progress,
@@ -50,5 +67,6 @@ export async function auditRobustness(
   } finally {
     await forward.release();
     await gradient?.release();
+    for (const graph of lossGraphs.values()) if (graph instanceof LossGraphClassifier) await graph.release();
   }
 }

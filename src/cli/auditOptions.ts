@@ -18,7 +18,9 @@ const perPreset = (f: string | number, s: string | number): string => (String(f)
 
 /** Names of the options that parseAuditOptions takes, as commander's camelCase keys. */
 const MEASUREMENT_KEYS = ['samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep', 'cifar10Dir'] as const;
-const ROBUSTNESS_KEYS = ['robustness', 'eps', 'seed', 'attackSamples', 'attacks', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries'] as const;
+const ROBUSTNESS_KEYS = [
+  'robustness', 'eps', 'seed', 'attackSamples', 'attacks', 'apgdIterations', 'apgdRestarts', 'apgdTargets', 'fabIterations', 'fabTargets', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries',
+] as const;
 const GATE_KEYS = ['maxAmRel', 'minRobustAccuracy'] as const;
 const AUDIT_KEYS = [...MEASUREMENT_KEYS, ...ROBUSTNESS_KEYS, ...GATE_KEYS];
 
@@ -60,7 +62,14 @@ export function addRobustnessOptions(cmd: Command): Command {
     .addOption(option('--eps <E>', `L-infinity budget, a number or a fraction (default: ${fast.epsText})`, g))
     .addOption(option('--seed <S>', `seed of the attacks' randomness (default: ${fast.seed})`, g))
     .addOption(option('--attack-samples <N>', `attack the first N images (default: ${perPreset(fast.samples, standard.samples)})`, g))
-    .addOption(option('--attacks <LIST>', `any of ${ATTACK_NAMES.join(',')} (default: ${perPreset(fast.attacks.join(','), standard.attacks.join(','))})`, g))
+    .addOption(
+      option('--attacks <LIST>', `any of ${ATTACK_NAMES.join(',')}, run in that order, each on the images the earlier ones left (default: ${perPreset(fast.attacks.join(','), standard.attacks.join(','))})`, g),
+    )
+    .addOption(option('--apgd-iterations <N>', `APGD-CE and APGD-T iterations per run (default: ${perPreset(fast.apgd.iterations, standard.apgd.iterations)})`, g))
+    .addOption(option('--apgd-restarts <N>', `APGD runs per image, and per target for APGD-T (default: ${perPreset(fast.apgd.restarts, standard.apgd.restarts)})`, g))
+    .addOption(option('--fab-iterations <N>', `FAB-T iterations per target (default: ${perPreset(fast.fab.iterations, standard.fab.iterations)})`, g))
+    .addOption(option('--fab-targets <N>', `FAB-T target classes, 1 to 9 (default: ${perPreset(fast.fab.targets, standard.fab.targets)})`, g))
+    .addOption(option('--apgd-targets <N>', `APGD-T target classes, the highest-scoring wrong ones, 1 to 9 (default: ${perPreset(fast.apgd.targets, standard.apgd.targets)})`, g))
     .addOption(option('--pgd-steps <N>', `PGD iterations (default: ${perPreset(fast.pgd.steps, standard.pgd.steps)})`, g))
     .addOption(option('--pgd-restarts <N>', `PGD random restarts (default: ${perPreset(fast.pgd.restarts, standard.pgd.restarts)})`, g))
     .addOption(option('--pgd-step-size <X>', 'PGD step size, a number or a fraction (default: eps/4)', g))

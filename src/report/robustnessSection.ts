@@ -27,16 +27,16 @@ export function robustnessSection(r: AuditReport['robustness']): string {
   );
   const attackRows = r.attacks
     .map(
-      (a) => `<tr data-attack="${esc(a.name)}"><th scope="row">${esc(a.name.toUpperCase())}</th><td>${esc(parameters(a.parameters))}</td><td class="num">${a.samples}</td>` +
+      (a) => `<tr data-attack="${esc(a.name)}"><th scope="row">${esc(a.name.toUpperCase())}</th><td>${esc(parameters(a.parameters))}</td><td class="num">${a.attacked ?? a.samples}</td>` +
         `<td class="num" data-key="robustAccuracy" data-value="${a.robustAccuracy}">${esc(percent(a.robustAccuracy))}</td><td class="num">${a.fooled}</td><td class="num">${a.evaluations}</td><td class="num">${esc(seconds(a.seconds))}</td></tr>`,
     )
     .join('');
   const flags = r.flags.length ? `<ul class="flags" aria-label="robustness flags">${r.flags.map((f) => `<li>${esc(f)}</li>`).join('')}</ul>` : '';
   return `<section aria-labelledby="robustness-h"><h2 id="robustness-h">Robustness</h2>
-<p class="note">L∞ attacks in pixel space, ε = ${esc(r.epsText)}, preset ${esc(r.preset)}, on the first ${r.samples} images (clean accuracy on these: ${esc(percent(r.cleanAccuracy))}). Robust accuracy: correct on the clean image and after the attack; “all attacks” counts a sample only if every attack failed on it.${r.gradient.available ? '' : ` No input gradient: ${esc(r.gradient.reason ?? 'unknown reason')}.`}</p>
+<p class="note">L∞ attacks in pixel space, ε = ${esc(r.epsText)}, preset ${esc(r.preset)}, on the first ${r.samples} images (clean accuracy on these: ${esc(percent(r.cleanAccuracy))}). The attacks run in the order listed, each on the images still correct that no earlier attack broke (as AutoAttack does); an attack's robust accuracy counts the images left after it and every attack before it, “all attacks” those left after the last one.${r.gradient.available ? '' : ` No input gradient: ${esc(r.gradient.reason ?? 'unknown reason')}.`}</p>
 <figure id="chart-robustness">${chart}<figcaption>Clean accuracy (grey), robust accuracy per attack (blue) and under all attacks (orange).</figcaption></figure>
 <table id="attacks-table"><caption>Attacks (seed ${r.attacks[0]?.seed ?? 0}).</caption>
-<thead><tr><th scope="col">attack</th><th scope="col">parameters</th><th scope="col" class="num">samples</th><th scope="col" class="num">robust accuracy</th><th scope="col" class="num">fooled</th><th scope="col" class="num">evaluations</th><th scope="col" class="num">time</th></tr></thead>
+<thead><tr><th scope="col">attack</th><th scope="col">parameters</th><th scope="col" class="num">images attacked</th><th scope="col" class="num">robust accuracy after it</th><th scope="col" class="num">broke</th><th scope="col" class="num">evaluations</th><th scope="col" class="num">time</th></tr></thead>
 <tbody>${attackRows}</tbody></table>
 ${flags}
 ${examplesBlock(r)}

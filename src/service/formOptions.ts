@@ -73,14 +73,15 @@ const PREPROCESS_LABELS: Record<string, string> = {
   imagenet: 'ImageNet mean/std',
 };
 
-const ATTACK_LABELS = { fgsm: 'FGSM', pgd: 'PGD', square: 'Square' } as const;
-
-/** A preset in a few words, from its plan: "FGSM, PGD-10, Square 100 queries; 200 images". */
+/** A preset in a few words, from its plan: "APGD-CE-20, APGD-T-20 (3 targets); 200 images". */
 function presetLabel(plan: RobustnessPlan): string {
   const attacks = plan.attacks.map((a) => {
     if (a === 'pgd') return `PGD-${plan.pgd.steps}${plan.pgd.restarts > 1 ? ` x${plan.pgd.restarts}` : ''}`;
     if (a === 'square') return `Square ${plan.square.queries} queries`;
-    return ATTACK_LABELS[a];
+    if (a === 'apgd-ce') return `APGD-CE-${plan.apgd.iterations}`;
+    if (a === 'apgd-t') return `APGD-T-${plan.apgd.iterations} (${plan.apgd.targets} targets)`;
+    if (a === 'fab-t') return `FAB-T-${plan.fab.iterations} (${plan.fab.targets} targets)`;
+    return 'FGSM';
   });
   return `${attacks.join(', ')}; ${plan.samples} images`;
 }
