@@ -22,7 +22,9 @@ The fixture holds:
 - `apgd`: APGD runs (L-infinity, no random start: x(0) is the clean image) with the
   cross-entropy and with the untargeted DLR loss, per image: the best loss after each evaluated
   iterate (until the image is fooled), the checkpoints where the step size was halved, and the
-  iterate at which the image was fooled (or null).
+  iterate at which the image was fooled (or null);
+- `apgdL2`: the same for APGD-CE in the L2 ball (no random start), below, on the same images and
+  on copies of them with doubled contrast: float32(clip((x - 0.5) * 2 + 0.5, 0, 1)) in float64.
 
 APGD as run here (the paper's Algorithm 1, with its open details fixed as the TypeScript does):
   eta = 2 eps; x(1) = P(x(0) + eta sign(g(0))); for k >= 1
@@ -35,6 +37,12 @@ APGD as run here (the paper's Algorithm 1, with its open details fixed as the Ty
     cond 2: eta was not halved at w_{j-1} and f_max is the same as at w_{j-1};
   either one halves eta and restarts from the best point: x(w_j) = x_max with its loss and
   gradient (the momentum term of the next step is then x_max - x(w_j - 1)).
+L2 (APGD-L2): the same with sign(g) replaced by g / ||g||_2 (a zero gradient leaves x) and P
+the exact Euclidean projection onto {x: ||x - clean||_2 <= eps} intersected with [0,1]^d. That
+projection is clean + clip(t d, -clean, 1 - clean), d = v - clean, for the largest t in [0, 1]
+whose norm is <= eps (KKT); found here by bisection on t (the TypeScript solves for t exactly).
+L2 iterates are rounded to float32 towards the clean image (to the float32 neighbour nearer the
+clean pixel where round-to-nearest would move a pixel away from it), so they stay in the ball.
 Losses are computed in float64 from the float32 logits; the update arithmetic in float64 and
 each iterate rounded to float32 (as the TypeScript stores it).
 
@@ -77,6 +85,13 @@ DLR_EPSILON = 1e-12
 APGD_IMAGES = [2, 8, 9, 13, 22, 25, 36, 40, 42, 47, 52, 59]
 APGD_ITERATIONS = 30
 APGD_EPS = 1 / 255
+# L2 (APGD-CE): (contrast, eps, iterations). On the sphere the loss changes by ~1e-6 per step
+# once the step size has been halved a few times, below what float32 logits summed in another
+# order reproduce, so step-size decisions would be coin flips; these runs keep every compared
+# pair of losses at least MIN_L2_GAP apart (checked below). The contrast-2 copies have ~31% of
+# their pixels at 0 or 1, so the box binds in most projections there.
+APGD_L2_RUNS = [(1, 0.3, 12), (2, 0.4, 8)]
+MIN_L2_GAP = 1e-5
 MOMENTUM = 0.75
 RHO = 0.75
 GRADIENT_CASES = 3
@@ -190,10 +205,54 @@ def checkpoints(n):
     return out
 
 
-def apgd_one(net, kind, clean, y, n, eps):
-    """One image, no random start. Returns (best losses per evaluated iterate, halvings, fooled at)."""
+def project_l2(v, clean, eps):
+    """Nearest point to v of the L2 eps ball around clean intersected with [0,1] (float64, bisection)."""
+    c = clean.astype(np.float64)
+    d = v - c
+
+    def norm_at(t):
+        return math.sqrt(float((np.clip(t * d, -c, 1 - c) ** 2).sum()))
+
+    if norm_at(1.0) <= eps:
+        return c + np.clip(d, -c, 1 - c)
+    lo_t, hi_t = 0.0, 1.0  # norm_at(lo_t) <= eps < norm_at(hi_t)
+    for _ in range(200):
+        mid = (lo_t + hi_t) / 2
+        if mid in (lo_t, hi_t):
+            break
+        if norm_at(mid) <= eps:
+            lo_t = mid
+        else:
+            hi_t = mid
+    return c + np.clip(lo_t * d, -c, 1 - c)
+
+
+def to_float32_towards(v, clean):
+    """v rounded to float32; where that moves a pixel away from clean, the next float32 towards it."""
+    f = v.astype(np.float32)
+    c = clean.astype(np.float32)
+    away = np.abs(f.astype(np.float64) - c) > np.abs(v - c)
+    f[away] = np.nextafter(f[away], c[away])
+    return f
+
+
+def apgd_one(net, kind, clean, y, n, eps, norm='linf', gaps=None):
+    """One image, no random start. Returns (best losses per evaluated iterate, halvings, fooled at).
+    `gaps`, a list, receives |f(x(k+1)) - f(x(k))| and |f(x(k+1)) - f_max| of every comparison."""
     lo = np.maximum(clean.astype(np.float64) - eps, 0)
     hi = np.minimum(clean.astype(np.float64) + eps, 1)
+
+    def project(v):
+        return np.clip(v, lo, hi) if norm == 'linf' else project_l2(v, clean, eps)
+
+    def to_float32(v):
+        return v.astype(np.float32) if norm == 'linf' else to_float32_towards(v, clean)
+
+    def direction(g):
+        if norm == 'linf':
+            return np.sign(g)
+        length = math.sqrt(float((g ** 2).sum()))
+        return g / length if length > 0 else np.zeros_like(g)
 
     def evaluate(x32):
         x = torch.from_numpy(x32)[None].requires_grad_(True)
@@ -217,11 +276,13 @@ def apgd_one(net, kind, clean, y, n, eps):
     halvings = []
     for k in range(n):
         x64 = x.astype(np.float64)
-        z = np.clip(x64 + eta * np.sign(g), lo, hi)
+        z = project(x64 + eta * direction(g))
         if k > 0:
-            z = np.clip(x64 + MOMENTUM * (z - x64) + (1 - MOMENTUM) * (x64 - x_prev.astype(np.float64)), lo, hi)
-        x_prev, x = x, z.astype(np.float32)
+            z = project(x64 + MOMENTUM * (z - x64) + (1 - MOMENTUM) * (x64 - x_prev.astype(np.float64)))
+        x_prev, x = x, to_float32(z)
         f_new, g, fooled = evaluate(x)
+        if gaps is not None:
+            gaps.extend([abs(f_new - f), abs(f_new - f_max)])
         if f_new > f_max:
             f_max, x_max, g_max = f_new, x, g
         best.append(f_max)
@@ -256,6 +317,33 @@ def apgd_runs(net):
     return {'iterations': APGD_ITERATIONS, 'eps': APGD_EPS, 'checkpoints': checkpoints(APGD_ITERATIONS), 'runs': runs}
 
 
+def contrasted(x, contrast):
+    """float32(clip((x - 0.5) * contrast + 0.5, 0, 1)), computed in float64."""
+    return np.clip((x.astype(np.float64) - 0.5) * contrast + 0.5, 0, 1).astype(np.float32)
+
+
+def apgd_l2_runs(net):
+    """APGD-CE in the L2 ball, no random start, per (contrast, eps, iterations) of APGD_L2_RUNS."""
+    runs = []
+    for contrast, eps, iterations in APGD_L2_RUNS:
+        images = np.stack([contrasted(image(i), contrast) for i in APGD_IMAGES])
+        with torch.no_grad():
+            labels = net(torch.from_numpy(images)).argmax(1).tolist()
+        per_image = []
+        gaps = []
+        for i, idx in enumerate(APGD_IMAGES):
+            best, halvings, fooled_at = apgd_one(net, 'ce', images[i], labels[i], iterations, eps, norm='l2', gaps=gaps)
+            per_image.append({'image': idx, 'label': labels[i], 'bestLoss': best, 'halvedAt': halvings, 'fooledAt': fooled_at})
+        runs.append({'loss': 'ce', 'contrast': contrast, 'eps': eps, 'iterations': iterations,
+                     'checkpoints': checkpoints(iterations), 'minLossGap': min(gaps), 'images': per_image})
+        print(f'APGD-ce L2 (contrast {contrast}, eps {eps}, N {iterations}): fooled '
+              f'{sum(r["fooledAt"] is not None for r in per_image)}/{len(APGD_IMAGES)}, '
+              f'halvings {sum(len(r["halvedAt"]) for r in per_image)}, smallest loss gap {min(gaps):.2e}', file=sys.stderr)
+        if min(gaps) < MIN_L2_GAP:
+            sys.exit(f'APGD-L2 run (contrast {contrast}, eps {eps}): losses {min(gaps):.2e} apart; choose another run')
+    return {'norm': 'l2', 'runs': runs}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default=os.path.join(ROOT, 'test', 'fixtures', 'apgd-reference.json'))
@@ -271,6 +359,7 @@ def main():
         'dlrEpsilon': DLR_EPSILON,
         'dlr': dlr_cases(net),
         'apgd': apgd_runs(net),
+        'apgdL2': apgd_l2_runs(net),
         'momentum': MOMENTUM,
         'rho': RHO,
         'torch': torch.__version__,

@@ -4,7 +4,8 @@
  * step size halved at checkpoints where the loss stopped rising, each halving restarting from
  * the best point so far. Losses: cross-entropy or DLR (untargeted); APGD-T runs the targeted DLR
  * loss once per target, the k classes with the highest clean logits other than the true one.
- * L-infinity for now: the norm only enters through {@link BallGeometry}.
+ * L-infinity or L2: the norm only enters through {@link BallGeometry} (the start, the step
+ * direction and the projection; momentum, checkpoints and the step size 2 eps are shared).
  *
  * Batched with per-image state; an image leaves the batch at its first misclassified iterate
  * (early exit, as PGD). The details the paper leaves open are fixed as
@@ -18,7 +19,7 @@
  */
 import type { AttackResult } from './gradientAttacks.js';
 import { SeededRandom } from './random.js';
-import { argmax, LinfBall, PixelClassifier, PIXELS_PER_IMAGE } from './types.js';
+import { argmax, ascend, LinfBall, Norm, PixelClassifier, PIXELS_PER_IMAGE, projectToBall, randomInBall, storeImage } from './types.js';
 
 export type ApgdLoss = 'ce' | 'dlr';
 
@@ -36,7 +37,7 @@ export interface ApgdOptions extends LinfBall {
   iterations: number;
   /** Runs per image (per target for APGD-T) from fresh starts, for the images not yet fooled. */
   restarts: number;
-  /** The ball's norm (default and, for now, only: L-infinity). */
+  /** The ball's norm (default L-infinity). */
   norm?: ApgdNorm;
   /** Start uniformly in the ball (else at the clean image). */
   randomStart: boolean;
@@ -91,29 +92,36 @@ export interface BallGeometry {
   ascend(x: Float32Array, g: Float32Array, o: number, eta: number, out: Float64Array): void;
   /** Projects v (one image) onto the eps ball around clean[o..] intersected with [0,1], in place. */
   project(v: Float64Array, clean: Float32Array, o: number, eps: number): void;
+  /** Stores the projected v as float32 into x[xo..] without leaving the ball around clean[o..]. */
+  store(v: Float64Array, clean: Float32Array, o: number, x: Float32Array, xo: number): void;
 }
 
-/** The norms APGD runs in (L2 to come: its geometry is the only norm-specific part). */
-export type ApgdNorm = 'linf';
+/** The norms APGD runs in. */
+export type ApgdNorm = Norm;
 
-export const LINF_GEOMETRY: BallGeometry = {
-  randomPoint(clean, o, eps, rng, out) {
-    for (let i = 0; i < PIXELS_PER_IMAGE; i++) out[i] = clean[o + i] + rng.uniform(-eps, eps);
-  },
-  ascend(x, g, o, eta, out) {
-    for (let i = 0; i < PIXELS_PER_IMAGE; i++) out[i] = x[o + i] + eta * Math.sign(g[o + i]);
-  },
-  project(v, clean, o, eps) {
-    for (let i = 0; i < PIXELS_PER_IMAGE; i++) {
-      const lo = Math.max(0, clean[o + i] - eps);
-      const hi = Math.min(1, clean[o + i] + eps);
-      const u = v[i];
-      v[i] = u < lo ? lo : u > hi ? hi : u;
-    }
-  },
-};
+/** The geometry of a norm from the per-norm functions of types.ts. */
+function geometryOf(norm: Norm): BallGeometry {
+  return {
+    randomPoint: (clean, o, eps, rng, out) => randomInBall(norm, clean, o, eps, rng, out),
+    ascend: (x, g, o, eta, out) => ascend(norm, x, g, o, eta, out),
+    project: (v, clean, o, eps) => projectToBall(norm, v, clean, o, eps),
+    store: (v, clean, o, x, xo) => storeImage(norm, v, clean, o, x, xo),
+  };
+}
 
-const GEOMETRIES: Readonly<Record<ApgdNorm, BallGeometry>> = { linf: LINF_GEOMETRY };
+/** L-infinity: uniform start in the box, signed steps, the clamp. */
+export const LINF_GEOMETRY: BallGeometry = geometryOf('linf');
+
+/**
+ * L2 (APGD-L2 as AutoAttack runs it, step size starting at 2 eps too): a start uniform in the
+ * ball, steps along g / ||g||_2, and the exact projection onto the ball intersected with [0,1]
+ * (projectL2 in types.ts; AutoAttack projects onto the ball and then clips, which is not the nearest
+ * point, so iterates can differ from AutoAttack's where the box binds); iterates are rounded to
+ * float32 towards the clean image ({@link storeImage}).
+ */
+export const L2_GEOMETRY: BallGeometry = geometryOf('l2');
+
+const GEOMETRIES: Readonly<Record<ApgdNorm, BallGeometry>> = { linf: LINF_GEOMETRY, l2: L2_GEOMETRY };
 
 /** Cross-entropy of row r, float64. */
 export function crossEntropyLoss(z: Float32Array, r: number, k: number, y: number): number {
@@ -252,7 +260,7 @@ async function apgdRun(c: RunContext, images: readonly number[]): Promise<number
       const cleanOff = images[slot] * PIXELS_PER_IMAGE;
       geometry.randomPoint(c.clean, cleanOff, o.eps, c.rng, work);
       geometry.project(work, c.clean, cleanOff, o.eps);
-      s.x.set(work, slot * PIXELS_PER_IMAGE);
+      geometry.store(work, c.clean, cleanOff, s.x, slot * PIXELS_PER_IMAGE);
     }
     s.stepSize[slot] = 2 * o.eps;
   }
@@ -302,7 +310,7 @@ async function apgdRun(c: RunContext, images: readonly number[]): Promise<number
         geometry.project(z, c.clean, cleanOff, o.eps);
       }
       s.xPrev.set(s.x.subarray(off, off + PIXELS_PER_IMAGE), off);
-      s.x.set(z, off);
+      geometry.store(z, c.clean, cleanOff, s.x, off);
     }
     const last = k + 1 === n;
     const evaluatedCount = live.length;

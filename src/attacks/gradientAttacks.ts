@@ -1,9 +1,9 @@
 /**
- * FGSM and PGD in pixel space under an L-infinity budget (SPEC §4). Batched; samples that are
- * fooled leave the batch (early exit), so later steps cost less.
+ * FGSM and PGD in pixel space under an L-infinity or L2 budget (SPEC §4). Batched; samples that
+ * are fooled leave the batch (early exit), so later steps cost less.
  */
 import { SeededRandom } from './random.js';
-import { argmax, GradientClassifier, LinfBall, PIXELS_PER_IMAGE, projectLinf } from './types.js';
+import { argmax, ascend, GradientClassifier, LinfBall, Norm, PIXELS_PER_IMAGE, projectLinf, projectToBall, randomInBall, storeImage } from './types.js';
 
 export interface AttackResult {
   /** 1 where the attack made the model misclassify the sample. */
@@ -39,12 +39,33 @@ function gather(images: Float32Array, labels: Uint8Array, indices: readonly numb
   return { pixels, labels: out };
 }
 
-/** Fast Gradient Sign Method: one step of size eps along the sign of the input gradient. */
+/**
+ * Steps every image of x (count images) by `stepSize` along its steepest-ascent direction of g for
+ * the norm and projects onto the eps ball around `clean` and [0,1], in place.
+ */
+function stepAndProject(norm: Norm, x: Float32Array, g: Float32Array, clean: Float32Array, count: number, stepSize: number, eps: number): void {
+  if (norm === 'linf') {
+    for (let i = 0; i < count * PIXELS_PER_IMAGE; i++) x[i] += stepSize * Math.sign(g[i]);
+    projectLinf(x, clean, eps, 0, count * PIXELS_PER_IMAGE);
+    return;
+  }
+  const work = new Float64Array(PIXELS_PER_IMAGE);
+  for (let j = 0; j < count; j++) {
+    const o = j * PIXELS_PER_IMAGE;
+    ascend(norm, x, g, o, stepSize, work);
+    projectToBall(norm, work, clean, o, eps);
+    storeImage(norm, work, clean, o, x, o);
+  }
+}
+
+/**
+ * Fast Gradient (Sign) Method: one step of size eps along the steepest-ascent direction of the
+ * input gradient, the sign for L-infinity, g / ||g||_2 for L2; then into [0,1].
+ */
 export async function fgsm(model: GradientClassifier, clean: Float32Array, labels: Uint8Array, count: number, ball: LinfBall): Promise<AttackResult> {
   const { gradient } = await model.lossGradient(clean, labels, count);
-  const adversarial = new Float32Array(count * PIXELS_PER_IMAGE);
-  for (let i = 0; i < adversarial.length; i++) adversarial[i] = clean[i] + ball.eps * Math.sign(gradient[i]);
-  projectLinf(adversarial, clean, ball.eps);
+  const adversarial = clean.slice(0, count * PIXELS_PER_IMAGE);
+  stepAndProject(ball.norm ?? 'linf', adversarial, gradient, clean, count, ball.eps, ball.eps);
   const logits = await model.logits(adversarial, count);
   const fooled = new Uint8Array(count);
   for (let i = 0; i < count; i++) fooled[i] = argmax(logits, i, model.classes) !== labels[i] ? 1 : 0;
@@ -52,11 +73,13 @@ export async function fgsm(model: GradientClassifier, clean: Float32Array, label
 }
 
 /**
- * Projected gradient descent (Madry et al.): random start in the ball, `steps` signed steps,
- * projection after each; `restarts` fresh starts for the samples not yet fooled.
+ * Projected gradient descent (Madry et al.): random start in the ball, `steps` steepest-ascent
+ * steps (L-infinity: signed; L2: along g / ||g||_2), projection after each; `restarts` fresh
+ * starts for the samples not yet fooled. The model's fused `signedStep` serves L-infinity only.
  */
 export async function pgd(model: GradientClassifier, clean: Float32Array, labels: Uint8Array, count: number, o: PgdOptions): Promise<AttackResult> {
   const rng = new SeededRandom(o.seed);
+  const norm = o.norm ?? 'linf';
   const fooled = new Uint8Array(count);
   const adversarial = clean.slice(0, count * PIXELS_PER_IMAGE);
   let evaluations = 0;
@@ -67,9 +90,16 @@ export async function pgd(model: GradientClassifier, clean: Float32Array, labels
     const origin = start.pixels.slice();
     let x = start.pixels;
     let batchLabels = start.labels;
-    if (o.randomStart) {
+    if (o.randomStart && norm === 'linf') {
       for (let i = 0; i < x.length; i++) x[i] += rng.uniform(-o.eps, o.eps);
       projectLinf(x, origin, o.eps);
+    } else if (o.randomStart) {
+      const work = new Float64Array(PIXELS_PER_IMAGE);
+      for (let j = 0; j < active.length; j++) {
+        randomInBall(norm, origin, j * PIXELS_PER_IMAGE, o.eps, rng, work);
+        projectToBall(norm, work, origin, j * PIXELS_PER_IMAGE, o.eps);
+        storeImage(norm, work, origin, j * PIXELS_PER_IMAGE, x, j * PIXELS_PER_IMAGE);
+      }
     }
     let cleanOfBatch = origin;
     for (let step = 0; step <= o.steps; step++) {
@@ -78,13 +108,12 @@ export async function pgd(model: GradientClassifier, clean: Float32Array, labels
       let logits: Float32Array;
       let next: Float32Array | undefined;
       if (last) logits = await model.logits(x, active.length);
-      else if (model.signedStep) ({ logits, next } = await model.signedStep(x, cleanOfBatch, batchLabels, active.length, o));
+      else if (model.signedStep && norm === 'linf') ({ logits, next } = await model.signedStep(x, cleanOfBatch, batchLabels, active.length, o));
       else {
         const r = await model.lossGradient(x, batchLabels, active.length);
         logits = r.logits;
         next = x.slice(); // x itself is still the iterate whose logits these are
-        for (let i = 0; i < x.length; i++) next[i] += o.stepSize * Math.sign(r.gradient[i]);
-        projectLinf(next, cleanOfBatch, o.eps);
+        stepAndProject(norm, next, r.gradient, cleanOfBatch, active.length, o.stepSize, o.eps);
       }
       if (!last) evaluations += active.length;
       const keep: number[] = [];

@@ -2,8 +2,9 @@
  * APGD and the DLR losses against the independent PyTorch reference of
  * scripts/reference/apgd_reference.py (test/fixtures/apgd-reference.json): the model and the
  * images are rebuilt here from the same LCG, the DLR losses and their gradients of our gradient
- * graph and the APGD runs (cross-entropy and DLR, no random start) are compared with its values.
- * Property tests: checkpoints, the budget, reproducibility, APGD-T.
+ * graph and the APGD runs (cross-entropy and DLR, no random start; APGD-CE in the L2 ball too)
+ * are compared with its values. Property tests: checkpoints, the budget, reproducibility, APGD-T,
+ * APGD-L2.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -23,7 +24,7 @@ import {
 } from '../../src/attacks/apgd.js';
 import { LossGraphClassifier } from '../../src/attacks/grad/lossClassifier.js';
 import { GradientGraphClassifier, ModelInterface } from '../../src/attacks/onnxClassifiers.js';
-import { PIXELS_PER_IMAGE } from '../../src/attacks/types.js';
+import { perturbationNorm, PIXELS_PER_IMAGE } from '../../src/attacks/types.js';
 import { attr, Graph } from '../../src/onnx/ir.js';
 import { DataType } from '../../src/onnx/schema.js';
 import { encodeBuiltModel } from '../helpers/modelBuilder.js';
@@ -53,6 +54,8 @@ interface Fixture {
   imageSeed: number;
   dlr: DlrCase[];
   apgd: { iterations: number; eps: number; checkpoints: number[]; runs: { loss: 'ce' | 'dlr'; images: ApgdImage[] }[] };
+  /** APGD-CE in the L2 ball, per run on the images with the given contrast (see contrasted). */
+  apgdL2: { norm: 'l2'; runs: { loss: 'ce'; contrast: number; eps: number; iterations: number; checkpoints: number[]; minLossGap: number; images: ApgdImage[] }[] };
   momentum: number;
   rho: number;
 }
@@ -91,10 +94,15 @@ function image(i: number): Float32Array {
   return x;
 }
 
-function images(indices: readonly number[]): Float32Array {
+function images(indices: readonly number[], contrast = 1): Float32Array {
   const out = new Float32Array(indices.length * PIXELS_PER_IMAGE);
-  indices.forEach((idx, j) => out.set(image(idx), j * PIXELS_PER_IMAGE));
+  indices.forEach((idx, j) => out.set(contrast === 1 ? image(idx) : contrasted(image(idx), contrast), j * PIXELS_PER_IMAGE));
   return out;
+}
+
+/** The reference's float32(clip((x - 0.5) * contrast + 0.5, 0, 1)), computed in float64. */
+function contrasted(x: Float32Array, contrast: number): Float32Array {
+  return Float32Array.from(x, (v) => Math.min(Math.max((v - 0.5) * contrast + 0.5, 0), 1));
 }
 
 /** x - 0.5 -> Conv(3->8, k4, s4) -> Relu -> Conv(8->16, k3, pad 1) -> Relu -> Flatten -> Gemm(1024->10), as the reference's Net. */
@@ -305,6 +313,42 @@ describe('APGD against the PyTorch reference (no random start)', () => {
   }
 });
 
+describe('APGD-CE in the L2 ball against the PyTorch reference (no random start, exact projection)', () => {
+  const bytes = referenceModel(9);
+  for (const run of fixture.apgdL2.runs) {
+    // The reference chose runs whose compared losses lie >= 1e-5 apart (minLossGap), so float32
+    // noise cannot flip a step-size decision; the best losses must agree far closer than that.
+    test(`contrast ${run.contrast}, eps ${run.eps}, N ${run.iterations}: same fooled set, step-size halvings, best loss per iterate within ${(run.minLossGap / 4).toExponential(1)}`, async (tc) => {
+      const count = run.images.length;
+      const x = images(run.images.map((r) => r.image), run.contrast);
+      const labels = Uint8Array.from(run.images, (r) => r.label);
+      const model = await GradientGraphClassifier.open(bytes, INTERFACE);
+      try {
+        const events: ApgdEvent[] = [];
+        const o: ApgdOptions = { eps: run.eps, norm: 'l2', iterations: run.iterations, restarts: 1, randomStart: false, seed: 0, loss: 'ce', trace: (e) => events.push(e) };
+        assert.deepEqual(checkpoints(o.iterations), run.checkpoints);
+        const result = await apgd(model, x, labels, count, o);
+        const ours = traceRun0(events, count);
+        let worst = 0;
+        run.images.forEach((ref, i) => {
+          assert.equal(ours[i].fooledAt, ref.fooledAt, `image ${ref.image}: fooled at`);
+          assert.equal(result.fooled[i], ref.fooledAt === null ? 0 : 1);
+          assert.deepEqual(ours[i].halvedAt, ref.halvedAt, `image ${ref.image}: halvings`);
+          assert.equal(ours[i].bestLoss.length, ref.bestLoss.length, `image ${ref.image}: iterates`);
+          ref.bestLoss.forEach((v, k) => (worst = Math.max(worst, lossError(ours[i].bestLoss[k], v))));
+          ref.bestLoss.forEach((v, k) => assert.ok(lossError(ours[i].bestLoss[k], v) < run.minLossGap / 4, `image ${ref.image} iterate ${k}: best loss ${ours[i].bestLoss[k]} vs ${v}`));
+          const n = perturbationNorm('l2', result.adversarial, x, i * PIXELS_PER_IMAGE);
+          assert.ok(n <= run.eps * (1 + 1e-6), `image ${ref.image}: ||delta||_2 = ${n}`);
+        });
+        const broken = run.images.filter((r) => r.fooledAt !== null).length;
+        tc.diagnostic(`fooled ${broken}/${count}, halvings ${run.images.reduce((s, r) => s + r.halvedAt.length, 0)}, worst best-loss error ${worst.toExponential(2)}`);
+      } finally {
+        await model.release();
+      }
+    });
+  }
+});
+
 describe('scale invariance of APGD-DLR', () => {
   test('logits x1000: APGD-DLR breaks the same images at the same iterates as on the model itself', async (tc) => {
     const run = fixture.apgd.runs.find((r) => r.loss === 'dlr') as Fixture['apgd']['runs'][number];
@@ -412,6 +456,43 @@ describe('APGD properties', () => {
     assert.ok(runs.size >= 1 && runs.size <= 3);
     for (let r = 1; r < runs.size; r++) for (const i of runs.get(r) ?? []) assert.ok(runs.get(r - 1)?.has(i));
     for (let i = 0; i < three.adversarial.length; i++) assert.ok(Math.abs(three.adversarial[i] - x[i]) <= eps + 1e-6);
+  });
+
+  test('L2: every queried iterate and the result in the L2 ball and [0,1]; seeded; APGD-T too', async (tc) => {
+    const eps = 0.1;
+    const queried: number[] = [];
+    const inBall = (pixels: Float32Array, n: number): void => {
+      for (let j = 0; j < n; j++) {
+        let nearest = Infinity;
+        for (let i = 0; i < count; i++) nearest = Math.min(nearest, perturbationNorm('l2', pixels, x, j * PIXELS_PER_IMAGE, i * PIXELS_PER_IMAGE));
+        for (let p = j * PIXELS_PER_IMAGE; p < (j + 1) * PIXELS_PER_IMAGE; p++) assert.ok(pixels[p] >= 0 && pixels[p] <= 1);
+        assert.ok(nearest <= eps * (1 + 1e-6), `a queried iterate is ${nearest} from every clean image`);
+        queried.push(nearest);
+      }
+    };
+    const wrap = (m: ApgdModel): ApgdModel => ({
+      classes: m.classes,
+      logits: (p, n) => (inBall(p, n), m.logits(p, n)),
+      lossGradient: (p, l, n, t) => (inBall(p, n), m.lossGradient(p, l, n, t)),
+    });
+    const o = base({ eps, norm: 'l2' });
+    const a = await apgd(wrap(ce), x, labels, count, o);
+    const b = await apgd(ce, x, labels, count, o);
+    assert.deepEqual(a.adversarial, b.adversarial);
+    assert.deepEqual(a.fooled, b.fooled);
+    const c = await apgd(ce, x, labels, count, { ...o, seed: 4 });
+    assert.notDeepEqual(c.adversarial, a.adversarial);
+    const t = await apgd(wrap(targetedModel), x, labels, count, base({ eps, norm: 'l2', loss: 'dlr', targets: 2, restarts: 1 }));
+    for (const r of [a, t]) for (let i = 0; i < count; i++) assert.ok(perturbationNorm('l2', r.adversarial, x, i * PIXELS_PER_IMAGE) <= eps * (1 + 1e-6));
+    // The random start is uniform in the ball: ||delta|| near eps, and the search stays on the sphere mostly.
+    tc.diagnostic(`queries ${queried.length}, ||delta||/eps from ${(Math.min(...queried) / eps).toFixed(3)} to ${(Math.max(...queried) / eps).toFixed(8)}; fooled CE ${a.fooled.reduce((s, v) => s + v, 0)}, T ${t.fooled.reduce((s, v) => s + v, 0)} of ${count}`);
+  });
+
+  test('L2: a larger radius breaks at least the images a smaller one breaks (same start direction)', async () => {
+    const small = await apgd(ce, x, labels, count, base({ eps: 0.05, norm: 'l2', randomStart: false }));
+    const large = await apgd(ce, x, labels, count, base({ eps: 0.5, norm: 'l2', randomStart: false }));
+    for (let i = 0; i < count; i++) if (small.fooled[i]) assert.equal(large.fooled[i], 1);
+    assert.ok(large.fooled.reduce((s, v) => s + v, 0) > small.fooled.reduce((s, v) => s + v, 0));
   });
 
   test('a targeted cross-entropy run is refused', async () => {
