@@ -8,8 +8,10 @@
  */
 import { FAB_T_DEFAULTS } from './fab.js';
 import { AttackName, RobustnessPlan } from './suite.js';
+import type { Norm } from './types.js';
 
 export interface RobustnessOverrides {
+  norm?: Norm;
   eps?: number;
   epsText?: string;
   seed?: number;
@@ -29,7 +31,7 @@ export interface RobustnessOverrides {
 }
 
 // PGD's values serve plans that name it (--attacks pgd); the presets no longer run it.
-const PRESETS: Record<'fast' | 'standard', Omit<RobustnessPlan, 'eps' | 'epsText' | 'seed' | 'pgd' | 'preset'> & { pgd: { steps: number; restarts: number } }> = {
+const PRESETS: Record<'fast' | 'standard', Omit<RobustnessPlan, 'norm' | 'eps' | 'epsText' | 'seed' | 'pgd' | 'preset'> & { pgd: { steps: number; restarts: number } }> = {
   fast: {
     attacks: ['apgd-ce', 'apgd-t'],
     samples: 200,
@@ -48,20 +50,23 @@ const PRESETS: Record<'fast' | 'standard', Omit<RobustnessPlan, 'eps' | 'epsText
   },
 };
 
-export const DEFAULT_EPS = 8 / 255;
+/** The budgets of the field's benchmarks (RobustBench) on [0,1] CIFAR-10 pixels, per norm. */
+export const DEFAULT_EPS: Readonly<Record<Norm, { eps: number; text: string }>> = { linf: { eps: 8 / 255, text: '8/255' }, l2: { eps: 0.5, text: '0.5' } };
 
 /** The plan for a preset, explicit values overriding it; `samples` is capped by the audit's. */
 export function robustnessPlan(preset: 'fast' | 'standard', o: RobustnessOverrides, auditSamples: number): RobustnessPlan {
   const base = PRESETS[preset];
-  const eps = o.eps ?? DEFAULT_EPS;
-  // eps and seed are the preset's own knobs; changing what runs makes it a custom plan
+  const norm = o.norm ?? 'linf';
+  const eps = o.eps ?? DEFAULT_EPS[norm].eps;
+  // norm, eps and seed are the preset's own knobs; changing what runs makes it a custom plan
   const custom = [o.attacks, o.attackSamples, o.pgdSteps, o.pgdRestarts, o.pgdStepSize, o.squareQueries, o.apgdIterations, o.apgdRestarts, o.apgdTargets, o.fabIterations, o.fabTargets].some((v) => v !== undefined);
   return {
     preset: custom ? 'custom' : preset,
     attacks: o.attacks ?? [...base.attacks],
     samples: Math.min(o.attackSamples ?? base.samples, auditSamples),
+    norm,
     eps,
-    epsText: o.epsText ?? (o.eps === undefined ? '8/255' : String(eps)),
+    epsText: o.epsText ?? (o.eps === undefined ? DEFAULT_EPS[norm].text : String(eps)),
     seed: o.seed ?? 0,
     pgd: { steps: o.pgdSteps ?? base.pgd.steps, stepSize: o.pgdStepSize ?? eps / 4, restarts: o.pgdRestarts ?? base.pgd.restarts, randomStart: true },
     apgd: { iterations: o.apgdIterations ?? base.apgd.iterations, restarts: o.apgdRestarts ?? base.apgd.restarts, targets: o.apgdTargets ?? base.apgd.targets },

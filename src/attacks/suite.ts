@@ -11,7 +11,7 @@ import { FAB_T_DEFAULTS, FabModel, fabTargeted } from './fab.js';
 import { AttackResult, fgsm, pgd } from './gradientAttacks.js';
 import { PerturbationSpectrum, PerturbationSpectrumAccumulator } from './perturbationSpectrum.js';
 import { squareAttack } from './square.js';
-import { argmax, GradientClassifier, PixelClassifier, PIXELS_PER_IMAGE } from './types.js';
+import { argmax, GradientClassifier, Norm, PixelClassifier, PIXELS_PER_IMAGE } from './types.js';
 
 export type AttackName = 'fgsm' | 'pgd' | 'apgd-ce' | 'apgd-t' | 'fab-t' | 'square';
 export const ATTACK_NAMES: readonly AttackName[] = ['fgsm', 'pgd', 'apgd-ce', 'apgd-t', 'fab-t', 'square'];
@@ -26,6 +26,8 @@ export interface RobustnessPlan {
   attacks: AttackName[];
   /** The first `samples` images of the audit's samples. */
   samples: number;
+  /** The ball every attack works in: L-infinity or L2, radius eps, in [0,1] pixels. */
+  norm: Norm;
   eps: number;
   /** As the user wrote it, e.g. "8/255". */
   epsText: string;
@@ -40,7 +42,7 @@ export interface RobustnessPlan {
 
 export interface AttackReport {
   name: AttackName;
-  norm: 'linf';
+  norm: Norm;
   parameters: Record<string, number | boolean | string>;
   seed: number;
   /** The evaluation's samples (the same for every attack). */
@@ -63,7 +65,7 @@ export type ImageOutcome = AttackName | 'misclassified' | null;
 
 export interface RobustnessReport {
   preset: RobustnessPlan['preset'];
-  norm: 'linf';
+  norm: Norm;
   eps: number;
   epsText: string;
   samples: number;
@@ -190,7 +192,7 @@ export async function runRobustness(
   addReliabilityFlags(flags, attacks, reports, zeroGradientSamples, n, nondeterministic, Boolean(gradient), plan);
   return {
     preset: plan.preset,
-    norm: 'linf',
+    norm: plan.norm,
     eps: plan.eps,
     epsText: plan.epsText,
     samples: n,
@@ -255,19 +257,20 @@ function newReport(name: AttackName, plan: RobustnessPlan): AttackReport {
     'fab-t': { eps, iterations: plan.fab.iterations, restarts: plan.fab.restarts, targets: plan.fab.targets, alphaMax: FAB_T_DEFAULTS.alphaMax, eta: FAB_T_DEFAULTS.eta, beta: FAB_T_DEFAULTS.beta },
     square: { eps, queries: plan.square.queries, pInit: plan.square.pInit },
   };
-  return { name, norm: 'linf', parameters: parameters[name], seed: plan.seed, samples: plan.samples, attacked: 0, robustAccuracy: 0, fooled: 0, broke: [], evaluations: 0, seconds: 0 };
+  return { name, norm: plan.norm, parameters: parameters[name], seed: plan.seed, samples: plan.samples, attacked: 0, robustAccuracy: 0, fooled: 0, broke: [], evaluations: 0, seconds: 0 };
 }
 
 async function runAttack(name: AttackName, models: AttackModels, clean: Float32Array, labels: Uint8Array, count: number, plan: RobustnessPlan, start: number): Promise<AttackResult> {
   // A seed per batch, derived from the plan's, keeps results independent of the batch size's luck.
   const seed = (plan.seed * 1000003 + start) >>> 0;
   const gradient = models.gradient as GradientClassifier;
-  const apgdRun = { eps: plan.eps, iterations: plan.apgd.iterations, restarts: plan.apgd.restarts, randomStart: true, seed };
+  const { eps, norm } = plan;
+  const apgdRun = { eps, norm, iterations: plan.apgd.iterations, restarts: plan.apgd.restarts, randomStart: true, seed };
   switch (name) {
     case 'fgsm':
-      return fgsm(gradient, clean, labels, count, { eps: plan.eps });
+      return fgsm(gradient, clean, labels, count, { eps, norm });
     case 'pgd':
-      return pgd(gradient, clean, labels, count, { eps: plan.eps, ...plan.pgd, seed });
+      return pgd(gradient, clean, labels, count, { eps, norm, ...plan.pgd, seed });
     case 'apgd-ce':
       return apgd(gradient, clean, labels, count, { ...apgdRun, loss: 'ce' });
     case 'apgd-t': {
@@ -278,10 +281,10 @@ async function runAttack(name: AttackName, models: AttackModels, clean: Float32A
     case 'fab-t': {
       const model = await models.logitDifference();
       if (typeof model === 'string') return { fooled: new Uint8Array(count), adversarial: clean.slice(), evaluations: 0 };
-      return fabTargeted(model, clean, labels, count, { eps: plan.eps, ...plan.fab, randomStart: false, seed, check: models.forward });
+      return fabTargeted(model, clean, labels, count, { eps, norm, ...plan.fab, randomStart: false, seed, check: models.forward });
     }
     case 'square':
-      return squareAttack(models.forward, clean, labels, count, { eps: plan.eps, ...plan.square, seed });
+      return squareAttack(models.forward, clean, labels, count, { eps, norm, ...plan.square, seed });
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { RobustnessOverrides } from '../attacks/presets.js';
 import { ATTACK_NAMES, AttackName } from '../attacks/suite.js';
+import type { Norm } from '../attacks/types.js';
 import { InvalidOptionError } from '../data/preprocess.js';
 import { EXECUTION_PROVIDERS, ExecutionProviderChoice } from '../runtime/session.js';
 
@@ -33,6 +34,7 @@ export interface AuditOptions {
 export const PREPROCESS_CHOICES: readonly AuditOptions['preprocess'][] = ['auto', 'none', 'cifar10', 'imagenet'];
 export const LAYOUT_CHOICES: readonly AuditOptions['layout'][] = ['auto', 'NCHW', 'NHWC'];
 export const ROBUSTNESS_CHOICES: readonly AuditOptions['robustness'][] = ['none', 'fast', 'standard'];
+export const NORM_CHOICES: readonly Norm[] = ['linf', 'l2'];
 
 export const DEFAULT_AUDIT_OPTIONS: AuditOptions = {
   samples: 1000,
@@ -50,7 +52,7 @@ export type RawOptions = Record<string, string | undefined>;
 
 const KNOWN = new Set([
   'samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep', 'maxAmRel', 'cifar10Dir',
-  'robustness', 'eps', 'seed', 'attackSamples', 'attacks', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries', 'minRobustAccuracy',
+  'robustness', 'norm', 'eps', 'seed', 'attackSamples', 'attacks', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries', 'minRobustAccuracy',
   'apgdIterations', 'apgdRestarts', 'apgdTargets', 'fabIterations', 'fabTargets',
 ]);
 
@@ -107,8 +109,10 @@ export function parseAuditOptions(raw: RawOptions): AuditOptions {
   if (has('cifar10Dir')) o.cifar10Dir = raw.cifar10Dir;
   if (has('robustness')) o.robustness = oneOf('robustness', raw.robustness!, ROBUSTNESS_CHOICES);
   const a: RobustnessOverrides = {};
+  if (has('norm')) a.norm = oneOf('norm', raw.norm!, NORM_CHOICES);
   if (has('eps')) {
-    a.eps = parseFraction('eps', raw.eps!, 0, 1);
+    // An L2 ball of radius sqrt(3072) around any image holds the whole [0,1] cube.
+    a.eps = parseFraction('eps', raw.eps!, 0, a.norm === 'l2' ? Math.sqrt(3 * 32 * 32) : 1);
     a.epsText = raw.eps!.trim();
   }
   if (has('seed')) a.seed = integer('seed', raw.seed!, 0, 2 ** 31 - 1);

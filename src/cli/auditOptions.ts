@@ -4,10 +4,10 @@
  * the defaults named in the help come from the same constants the audit uses.
  */
 import { Command, Option } from 'commander';
-import { robustnessPlan } from '../attacks/presets.js';
+import { DEFAULT_EPS, robustnessPlan } from '../attacks/presets.js';
 import { ATTACK_NAMES } from '../attacks/suite.js';
 import { BASELINE_GATE_KEYS } from '../audit/baseline.js';
-import { DEFAULT_AUDIT_OPTIONS, LAYOUT_CHOICES, PREPROCESS_CHOICES, RawOptions, ROBUSTNESS_CHOICES } from '../audit/options.js';
+import { DEFAULT_AUDIT_OPTIONS, LAYOUT_CHOICES, NORM_CHOICES, PREPROCESS_CHOICES, RawOptions, ROBUSTNESS_CHOICES } from '../audit/options.js';
 import { EXECUTION_PROVIDERS } from '../runtime/session.js';
 
 const d = DEFAULT_AUDIT_OPTIONS;
@@ -19,7 +19,7 @@ const perPreset = (f: string | number, s: string | number): string => (String(f)
 /** Names of the options that parseAuditOptions takes, as commander's camelCase keys. */
 const MEASUREMENT_KEYS = ['samples', 'batch', 'preprocess', 'mean', 'std', 'scale', 'layout', 'ep', 'cifar10Dir'] as const;
 const ROBUSTNESS_KEYS = [
-  'robustness', 'eps', 'seed', 'attackSamples', 'attacks', 'apgdIterations', 'apgdRestarts', 'apgdTargets', 'fabIterations', 'fabTargets', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries',
+  'robustness', 'norm', 'eps', 'seed', 'attackSamples', 'attacks', 'apgdIterations', 'apgdRestarts', 'apgdTargets', 'fabIterations', 'fabTargets', 'pgdSteps', 'pgdRestarts', 'pgdStepSize', 'squareQueries',
 ] as const;
 const GATE_KEYS = ['maxAmRel', 'minRobustAccuracy'] as const;
 const AUDIT_KEYS = [...MEASUREMENT_KEYS, ...ROBUSTNESS_KEYS, ...GATE_KEYS];
@@ -59,7 +59,8 @@ export function addRobustnessOptions(cmd: Command): Command {
         g,
       ),
     )
-    .addOption(option('--eps <E>', `L-infinity budget, a number or a fraction (default: ${fast.epsText})`, g))
+    .addOption(option('--norm <N>', `${NORM_CHOICES.join(' | ')}: the ball every attack works in (default: ${fast.norm})`, g))
+    .addOption(option('--eps <E>', `the ball's radius in [0,1] pixels, a number or a fraction (default: ${DEFAULT_EPS.linf.text} for linf, ${DEFAULT_EPS.l2.text} for l2)`, g))
     .addOption(option('--seed <S>', `seed of the attacks' randomness (default: ${fast.seed})`, g))
     .addOption(option('--attack-samples <N>', `attack the first N images (default: ${perPreset(fast.samples, standard.samples)})`, g))
     .addOption(

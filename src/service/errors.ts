@@ -24,6 +24,7 @@ export const PROBLEMS = {
   METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
   AUDIT_NOT_FINISHED: { status: 409, title: 'The audit has not finished' },
   EPOCH_EXISTS: { status: 409, title: 'The run has a checkpoint of this epoch already' },
+  BASELINE_NOT_SUCCEEDED: { status: 409, title: 'The baseline audit has not succeeded' },
   PAYLOAD_TOO_LARGE: { status: 413, title: 'Upload too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported media type' },
   // ModelError codes (src/onnx/codec.ts): the upload is not a model the audit can take.
@@ -129,7 +130,7 @@ export function toServiceError(err: unknown): ServiceError {
   if (isValidatorError(err)) {
     // multer's LIMIT_FILE_COUNT arrives as a 413; it is a malformed request, not a large one.
     if (err.status === 413 && /too many files/i.test(err.message)) {
-      return new ServiceError('UNEXPECTED_FILE', 'only one file is taken, in the field "model"');
+      return new ServiceError('UNEXPECTED_FILE', 'only the model file is taken, in the field "model" (and, for POST /audit, a report in "baselineReport")');
     }
     const code = STATUS_CODES[err.status] ?? (err.status >= 500 ? 'INTERNAL' : 'VALIDATION_FAILED');
     const errors = (err.errors ?? []).map((e) => ({ path: e.path ?? '', message: e.message ?? '' }));

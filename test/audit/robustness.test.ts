@@ -109,4 +109,22 @@ test('robustness options are validated', () => {
   const o = parseAuditOptions({ robustness: 'standard', eps: '0.5' });
   assert.equal(o.attack.eps, 0.5);
   assert.equal(DEFAULT_AUDIT_OPTIONS.robustness, 'none');
+  // the norm: L2 takes radii above 1 (up to the cube's diagonal), L-infinity does not
+  assert.throws(() => parseAuditOptions({ robustness: 'fast', norm: 'l1' }), /--norm must be one of linf, l2/);
+  assert.throws(() => parseAuditOptions({ robustness: 'fast', eps: '2' }), /--eps must be .* from 0 to 1 /);
+  assert.equal(parseAuditOptions({ robustness: 'fast', norm: 'l2', eps: '2' }).attack.eps, 2);
+  assert.throws(() => parseAuditOptions({ robustness: 'fast', norm: 'l2', eps: '56' }), /--eps must be/);
+});
+
+test('an L2 audit: default eps 0.5, every attack in the L2 ball, the report names the norm', async () => {
+  const options = parseAuditOptions({ samples: '30', preprocess: 'none', ep: 'cpu', robustness: 'fast', norm: 'l2', attacks: 'apgd-ce,apgd-t,fab-t,square', squareQueries: '50', fabIterations: '10' });
+  const report = await runAudit(readFileSync(new URL('../../models/preact_resnet_fgsm.onnx', import.meta.url)), options, { dataset });
+  const r = report.robustness;
+  assert.ok(r);
+  assert.equal(r.norm, 'l2');
+  assert.equal(r.eps, 0.5);
+  assert.equal(r.epsText, '0.5');
+  assert.deepEqual(r.attacks.map((a) => [a.name, a.norm]), [['apgd-ce', 'l2'], ['apgd-t', 'l2'], ['fab-t', 'l2'], ['square', 'l2']].slice(0, r.attacks.length));
+  // L2 at 0.5 breaks this FGSM-trained model's images, but not all of them
+  assert.ok(r.robustAccuracy > 0 && r.robustAccuracy < r.cleanAccuracy, `${r.robustAccuracy} vs clean ${r.cleanAccuracy}`);
 });

@@ -7,5 +7,5 @@
  */
 process.env.ALIAS_AUDIT_TEST_MODE = 'distributed';
 
-const SUITES = ['api', 'auditList', 'authz', 'csrf', 'limits', 'limits2', 'spec', 'tenants', 'uploads-limits', 'workerSeal'];
+const SUITES = ['api', 'auditList', 'authz', 'baseline', 'csrf', 'limits', 'limits2', 'spec', 'tenants', 'uploads-limits', 'workerSeal'];
 for (const suite of SUITES) await import(`../service/${suite}.test.ts`);

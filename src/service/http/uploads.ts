@@ -32,7 +32,12 @@ export function refuseOversizedBodies(maxUploadBytes: number): RequestHandler {
 }
 
 /** Why this request's file was not taken, set by the file filter. */
-const refusals = new WeakMap<Request, string>();
+const refusals = new WeakMap<Request, ServiceError>();
+
+/** The file fields an upload may have, each once: the model and (POST /audit) a baseline report. */
+const FILE_FIELDS: readonly string[] = ['model', 'baselineReport'];
+/** The file fields seen so far in each request. */
+const fileFieldsSeen = new WeakMap<Request, Set<string>>();
 
 /** Control characters (CR, LF, NUL, ...) in a file name: a header injection or a truncation trick. */
 // eslint-disable-next-line no-control-regex -- control characters are what it finds
@@ -48,12 +53,11 @@ const MALFORMED_MULTIPART =
  */
 export function uploadProblems(): [RequestHandler, ErrorRequestHandler] {
   const refused: RequestHandler = (req, _res, next) => {
-    const why = refusals.get(req);
-    next(why === undefined ? undefined : new ServiceError('MALFORMED_UPLOAD', why));
+    next(refusals.get(req));
   };
   const malformed: ErrorRequestHandler = (err: unknown, req, _res, next) => {
     const why = refusals.get(req);
-    if (why !== undefined) return next(new ServiceError('MALFORMED_UPLOAD', why));
+    if (why !== undefined) return next(why);
     const status = (err as { status?: unknown } | null)?.status;
     if (err instanceof Error && status === 500 && MALFORMED_MULTIPART.test(err.message)) {
       return next(new ServiceError('MALFORMED_UPLOAD', `the multipart/form-data body is malformed: ${err.message.split('\n')[0]}`));
@@ -72,13 +76,21 @@ export function uploadOptions(dir: string, maxBytes: number): multer.Options {
     }),
     fileFilter: (req, file, cb) => {
       if (CONTROL_CHARACTERS.test(file.originalname) || CONTROL_CHARACTERS.test(file.fieldname)) {
-        refusals.set(req, 'the uploaded file\'s name or field name holds control characters (CR, LF, NUL, ...)');
+        refusals.set(req, new ServiceError('MALFORMED_UPLOAD', 'the uploaded file\'s name or field name holds control characters (CR, LF, NUL, ...)'));
         return cb(null, false);
       }
+      // Refused here, not by the validator: a stray file is UNEXPECTED_FILE, whatever the route's form says.
+      const seen = fileFieldsSeen.get(req) ?? new Set<string>();
+      fileFieldsSeen.set(req, seen);
+      if (!FILE_FIELDS.includes(file.fieldname) || seen.has(file.fieldname)) {
+        refusals.set(req, new ServiceError('UNEXPECTED_FILE', `only the model is taken, once, in the field "model" (and, for POST /audit, a report in "baselineReport"); got another file in "${file.fieldname}"`));
+        return cb(null, false);
+      }
+      seen.add(file.fieldname);
       cb(null, true);
     },
-    // One file (the model), a handful of short option fields.
-    limits: { fileSize: maxBytes, files: 1, fields: 32, fieldSize: 4096, parts: 40, headerPairs: 200 },
+    // The model (and, for POST /audit, a baseline report), a handful of short option fields.
+    limits: { fileSize: maxBytes, files: 2, fields: 32, fieldSize: 4096, parts: 40, headerPairs: 200 },
   };
 }
 

@@ -11,6 +11,7 @@ import { ServiceError } from '../errors.js';
 import { optionsKey } from '../formOptions.js';
 import type { AuditQueue } from '../queue/queue.js';
 import { precheckModel } from '../worker/precheck.js';
+import { baselineKey, JobBaseline } from './baseline.js';
 import type { ModelBlobs } from './blobs.js';
 import { sha256File } from './modelFiles.js';
 import type { ListQuery, RunRepository, Store } from './repository.js';
@@ -27,6 +28,8 @@ export interface Submission {
   options: AuditOptions;
   /** Run a new audit even when a stored report answers the same model and options. */
   force: boolean;
+  /** The report to compare the finished audit with, already checked (see routes/audits.ts). */
+  baseline?: JobBaseline;
 }
 
 export interface SubmitResult {
@@ -120,7 +123,7 @@ export class AuditService {
       if (this.closing) throw new ServiceError('SHUTTING_DOWN', 'the service is shutting down; submit again shortly', { headers: { 'Retry-After': '10' } });
       const sha256 = await sha256File(s.uploadPath);
       // A report of another version of the tool is not reused: the measurement may have changed.
-      const key = `${TOOL_VERSION} ${optionsKey(s.options)}`;
+      const key = `${TOOL_VERSION} ${optionsKey(s.options)}${baselineKey(s.baseline)}`;
       if (!s.force) {
         const existing = await this.store.findReusable(s.owner, sha256, key);
         if (existing) return { job: existing, reused: true };
@@ -132,7 +135,7 @@ export class AuditService {
       await precheckModel({ modelPath: s.uploadPath, layout: s.options.layout });
       // The job is created under the model file's lock: see ModelBlobs.adopt.
       const job = await this.models.adopt(s.owner, s.uploadPath, sha256, () =>
-        this.store.create(s.owner, randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key }),
+        this.store.create(s.owner, randomUUID(), { model: { sha256, bytes: s.bytes, filename: s.filename }, options: s.options, optionsKey: key, ...(s.baseline ? { baseline: s.baseline } : {}) }),
       );
       await this.enqueueOrUndo(job);
       return { job, reused: false };

@@ -11,6 +11,7 @@ import { toWireError } from '../worker/protocol.js';
 import { auditInChild, RunOptions, WorkerFailure } from '../worker/runner.js';
 import type { WorkerSeal } from '../worker/seal.js';
 import { WarmAuditPool } from '../worker/warmPool.js';
+import { finishWithBaseline } from './baseline.js';
 import type { ModelBlobs, OpenedBlob } from './blobs.js';
 import { auditWithRunPreprocessing } from './runPreprocessing.js';
 import type { Store } from './repository.js';
@@ -91,7 +92,8 @@ export function createAuditProcessor(config: ProcessorConfig): PooledAuditProces
       const inChild = (options: AuditOptions): Promise<AuditReport> =>
         pool ? pool.audit(modelPath, options, config.fetchData, { ...run, tenant: job.tenant, onWorker }) : auditInChild(modelPath, options, config.fetchData, run);
       // A run's checkpoint is measured with the run's preprocessing (see auditWithRunPreprocessing).
-      const report = await auditWithRunPreprocessing(store.runs, jobId, job.options, inChild);
+      // The baseline comparison and the gates run here, beside the store, as the CLI runs them after its audit.
+      const report = finishWithBaseline(await auditWithRunPreprocessing(store.runs, jobId, job.options, inChild), job.baseline);
       await progressWrites;
       if (await store.succeed(jobId, report)) ctx.emit({ type: 'succeeded', jobId, seconds: seconds() });
     } catch (err) {

@@ -7,9 +7,9 @@
  * while it does, and the calls that write twice do so in one transaction.
  */
 import Database from 'better-sqlite3';
-import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
 import type { Problem } from '../errors.js';
+import { parseStoredOptions, storedOptionsJson } from './baseline.js';
 import type { ListQuery, Store } from './repository.js';
 import { RunStore, settled } from './runStore.js';
 import { DEFAULT_TENANT, Scope, TenantScope, tenantWhere } from './scope.js';
@@ -81,7 +81,7 @@ function toJob(row: JobRow): Job {
     tenant: row.tenant,
     status: row.status,
     model: { sha256: row.model_sha256, bytes: row.model_bytes, filename: row.model_filename },
-    options: JSON.parse(row.options_json) as AuditOptions,
+    ...parseStoredOptions(row.options_json),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -138,7 +138,7 @@ export class JobStore implements Store {
           `INSERT INTO jobs (id, tenant, status, model_sha256, model_bytes, model_filename, options_json, options_key, created_at)
            VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
         )
-        .run(id, owner.tenant, job.model.sha256, job.model.bytes, job.model.filename, JSON.stringify(job.options), job.optionsKey, now());
+        .run(id, owner.tenant, job.model.sha256, job.model.bytes, job.model.filename, storedOptionsJson(job.options, job.baseline), job.optionsKey, now());
       return this.jobNow(owner, id)!;
     });
   }

@@ -2,6 +2,7 @@
 import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
 import type { Problem } from '../errors.js';
+import type { JobBaseline } from './baseline.js';
 
 /** A job's life: queued -> running -> succeeded | failed; running goes back to queued on a restart. */
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed';
@@ -35,6 +36,8 @@ export interface Job {
   attempts: number;
   progress: JobProgress;
   error: Problem | null;
+  /** The baseline the finished report is compared with (POST /audit `baseline` or `baselineReport`). */
+  baseline?: JobBaseline;
 }
 
 export type JobWithReport = Job & { report: AuditReport | null };
@@ -48,6 +51,7 @@ export interface NewJob {
    * model's sha256 and the tenant (a report from another version is not reused).
    */
   optionsKey: string;
+  baseline?: JobBaseline;
 }
 
 /** One page of jobs, newest first. */

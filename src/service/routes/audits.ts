@@ -1,5 +1,6 @@
 /** POST /audit, GET /audits, GET and DELETE /audits/{id}, GET /audits/{id}/report. */
 import { Request, Response, Router } from 'express';
+import { formBaseline, splitBaselineFields } from '../baselineForm.js';
 import type { ServiceConfig } from '../config.js';
 import { ServiceError } from '../errors.js';
 import { flag, formOptions } from '../formOptions.js';
@@ -43,13 +44,16 @@ class ResultsCache {
   }
 }
 
-function uploadedModel(req: Request): Express.Multer.File {
+/** The model file, and the baseline report when one was uploaded; any other file is refused. */
+function uploadedFiles(req: Request): { model: Express.Multer.File; baselineReport?: Express.Multer.File } {
   const files = Array.isArray(req.files) ? req.files : [];
-  const other = files.find((f) => f.fieldname !== 'model');
-  if (other) throw new ServiceError('UNEXPECTED_FILE', `only one file is taken, in the field "model" (got a file in "${other.fieldname}")`);
+  // A second file of one field is refused by the upload's file filter already (http/uploads.ts).
+  const other = files.find((f) => f.fieldname !== 'model' && f.fieldname !== 'baselineReport');
+  if (other) throw new ServiceError('UNEXPECTED_FILE', `only the model is taken, in the field "model", and a baseline report in "baselineReport" (got a file in "${other.fieldname}")`);
   const model = files.find((f) => f.fieldname === 'model');
   if (!model) throw new ServiceError('MODEL_MISSING', 'send the ONNX model as a file in the multipart field "model"');
-  return model;
+  const baselineReport = files.find((f) => f.fieldname === 'baselineReport');
+  return baselineReport ? { model, baselineReport } : { model };
 }
 
 function job404(id: string): ServiceError {
@@ -72,18 +76,23 @@ export function auditsRouter({ config, service, readiness, metrics }: AuditsRout
   const results = new ResultsCache(service);
 
   router.post('/audit', async (req, res) => {
-    const file = uploadedModel(req);
+    const { model: file, baselineReport } = uploadedFiles(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const options = formOptions(body);
+    const { optionFields, baselineFields } = splitBaselineFields(body);
+    const options = formOptions(optionFields);
+    // Checked before anything is stored or queued; only the caller's own audits can be a baseline.
+    const owner = ownerOf(res);
+    const baseline = await formBaseline(baselineFields, baselineReport, options, (id) => service.get(owner, id));
     const samplesError = readiness.samplesError();
     if (samplesError) throw new ServiceError(samplesError.name === 'DataIntegrityError' ? 'DATA_INTEGRITY' : 'DATA_UNAVAILABLE', samplesError.message);
     const { job, reused } = await service.submit({
-      owner: ownerOf(res),
+      owner,
       uploadPath: file.path,
       filename: file.originalname || null,
       bytes: file.size,
       options,
       force: flag(req.query.force) || flag(body.force),
+      ...(baseline ? { baseline } : {}),
     });
     uploadChecked(res); // a waiting request no longer holds an upload slot
     if (reused) metrics.cached();

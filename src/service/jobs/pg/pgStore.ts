@@ -15,6 +15,7 @@ import type { AuditOptions } from '../../../audit/options.js';
 import type { AuditReport } from '../../../audit/report.js';
 import type { EarlyStopSignal } from '../../../metrics/earlyStopping.js';
 import type { Problem } from '../../errors.js';
+import { parseStoredOptions, storedOptionsJson } from '../baseline.js';
 import type { ListQuery, RunRepository, Store } from '../repository.js';
 import type { AddCheckpointResult, NewRun, NewRunCheckpoint, Run, RunCheckpoint, RunPage } from '../runStore.js';
 import { Scope, TenantScope, tenantWhere } from '../scope.js';
@@ -112,7 +113,7 @@ function toJob(row: JobRow): Job {
     tenant: row.tenant,
     status: row.status,
     model: { sha256: row.model_sha256, bytes: Number(row.model_bytes), filename: row.model_filename },
-    options: JSON.parse(row.options_json) as AuditOptions,
+    ...parseStoredOptions(row.options_json),
     createdAt: row.created_at.toISOString(),
     startedAt: iso(row.started_at),
     finishedAt: iso(row.finished_at),
@@ -208,7 +209,7 @@ export class PgStore implements Store {
       this.pool,
       `INSERT INTO jobs (id, tenant, status, model_sha256, model_bytes, model_filename, options_json, options_key, created_at)
        VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *`,
-      [id, owner.tenant, job.model.sha256, job.model.bytes, job.model.filename, JSON.stringify(job.options), job.optionsKey, now()],
+      [id, owner.tenant, job.model.sha256, job.model.bytes, job.model.filename, storedOptionsJson(job.options, job.baseline), job.optionsKey, now()],
     );
     return toJob(rows[0]);
   }
