@@ -19,7 +19,7 @@
  */
 import type { AttackResult } from './gradientAttacks.js';
 import { SeededRandom } from './random.js';
-import { argmax, ascend, LinfBall, Norm, PixelClassifier, PIXELS_PER_IMAGE, projectToBall, randomInBall, storeImage } from './types.js';
+import { argmax, ascend, copyImage, LinfBall, Norm, PixelClassifier, PIXELS_PER_IMAGE, projectToBall, randomInBall, storeImage } from './types.js';
 
 export type ApgdLoss = 'ce' | 'dlr';
 
@@ -206,11 +206,6 @@ class RunState {
     this.bestAtCheck = new Float64Array(m);
     this.halvedAtCheck = new Uint8Array(m);
   }
-}
-
-/** Copies image `from` of `src` into slot `to` of `dst`. */
-function copyImage(src: Float32Array, from: number, dst: Float32Array, to: number): void {
-  dst.set(src.subarray(from * PIXELS_PER_IMAGE, (from + 1) * PIXELS_PER_IMAGE), to * PIXELS_PER_IMAGE);
 }
 
 /**

@@ -26,7 +26,7 @@
 import { targetClass } from './apgd.js';
 import type { AttackResult } from './gradientAttacks.js';
 import { SeededRandom } from './random.js';
-import { argmax, PixelClassifier, PIXELS_PER_IMAGE } from './types.js';
+import { argmax, copyImage, PixelClassifier, PIXELS_PER_IMAGE } from './types.js';
 
 export type FabNorm = 'linf' | 'l2';
 
@@ -203,11 +203,6 @@ interface Context {
   closest: Float32Array;
   /** Per image, the last iterate of its last run. */
   last: Float32Array;
-}
-
-/** Copies image `from` of `src` into slot `to` of `dst`. */
-function copyImage(src: Float32Array, from: number, dst: Float32Array, to: number): void {
-  dst.set(src.subarray(from * PIXELS_PER_IMAGE, (from + 1) * PIXELS_PER_IMAGE), to * PIXELS_PER_IMAGE);
 }
 
 /**

@@ -3,7 +3,7 @@
  * are fooled leave the batch (early exit), so later steps cost less.
  */
 import { SeededRandom } from './random.js';
-import { argmax, ascend, GradientClassifier, LinfBall, Norm, PIXELS_PER_IMAGE, projectLinf, projectToBall, randomInBall, storeImage } from './types.js';
+import { argmax, ascend, copyImage, GradientClassifier, LinfBall, Norm, PIXELS_PER_IMAGE, projectLinf, projectToBall, randomInBall, storeImage } from './types.js';
 
 export interface AttackResult {
   /** 1 where the attack made the model misclassify the sample. */
@@ -21,11 +21,6 @@ export interface PgdOptions extends LinfBall {
   restarts: number;
   randomStart: boolean;
   seed: number;
-}
-
-/** Copies image `from` of `src` into slot `to` of `dst`. */
-function copyImage(src: Float32Array, from: number, dst: Float32Array, to: number): void {
-  dst.set(src.subarray(from * PIXELS_PER_IMAGE, (from + 1) * PIXELS_PER_IMAGE), to * PIXELS_PER_IMAGE);
 }
 
 /** Packs the listed images (and labels) into the front of fresh buffers, in list order. */

@@ -11,7 +11,7 @@ import { FAB_T_DEFAULTS, FabModel, fabTargeted } from './fab.js';
 import { AttackResult, fgsm, pgd } from './gradientAttacks.js';
 import { PerturbationSpectrum, PerturbationSpectrumAccumulator } from './perturbationSpectrum.js';
 import { squareAttack } from './square.js';
-import { argmax, GradientClassifier, Norm, PixelClassifier, PIXELS_PER_IMAGE } from './types.js';
+import { argmax, copyImage, GradientClassifier, Norm, PixelClassifier, PIXELS_PER_IMAGE } from './types.js';
 
 export type AttackName = 'fgsm' | 'pgd' | 'apgd-ce' | 'apgd-t' | 'fab-t' | 'square';
 export const ATTACK_NAMES: readonly AttackName[] = ['fgsm', 'pgd', 'apgd-ce', 'apgd-t', 'fab-t', 'square'];
@@ -211,7 +211,7 @@ export async function runRobustness(
 /** Images `which` of a batch, packed. */
 function gather(pixels: Float32Array, which: readonly number[]): Float32Array {
   const out = new Float32Array(which.length * PIXELS_PER_IMAGE);
-  which.forEach((i, j) => out.set(pixels.subarray(i * PIXELS_PER_IMAGE, (i + 1) * PIXELS_PER_IMAGE), j * PIXELS_PER_IMAGE));
+  which.forEach((i, j) => copyImage(pixels, i, out, j));
   return out;
 }
 

@@ -42,6 +42,11 @@ export interface LinfBall {
 
 export const PIXELS_PER_IMAGE = 3 * 32 * 32;
 
+/** Copies image `from` of `src` into slot `to` of `dst`. */
+export function copyImage(src: Float32Array, from: number, dst: Float32Array, to: number): void {
+  dst.set(src.subarray(from * PIXELS_PER_IMAGE, (from + 1) * PIXELS_PER_IMAGE), to * PIXELS_PER_IMAGE);
+}
+
 /** Index of the largest logit of row i. */
 export function argmax(logits: Float32Array, i: number, classes: number): number {
   let best = 0;

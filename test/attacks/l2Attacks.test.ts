@@ -13,6 +13,7 @@ import { centredPattern, l2Side, squareAttack, SquareOptions, windowPattern } fr
 import { ascend, GradientClassifier, margin, perturbationNorm, PIXELS_PER_IMAGE, projectToBall } from '../../src/attacks/types.js';
 import { loadCifar10Test } from '../../src/data/cifar10.js';
 import { pixelsInUnitRange } from '../../src/data/preprocess.js';
+import { benchModelInterface } from '../../src/bench/modelInterface.js';
 import { bundledModel, STANDARD } from '../helpers/models.js';
 import { correctlyClassified, linearClassifier } from './linearModel.js';
 
@@ -154,14 +155,8 @@ describe('PGD under L2', () => {
   });
 
   test('PreAct-ResNet (bundled), 24 CIFAR-10 test images: eps 0.02 fools fewer than eps 0.5', async (tc) => {
-    const model = await GradientGraphClassifier.open(bundledModel(STANDARD), {
-      inputName: 'input',
-      logitsName: 'logits',
-      layout: 'NCHW',
-      preprocessing: { name: 'none', mean: [0, 0, 0], std: [1, 1, 1], scale: 1 },
-      fixedBatch: null,
-      ep: 'cpu',
-    });
+    const bytes = bundledModel(STANDARD);
+    const model = await GradientGraphClassifier.open(bytes, benchModelInterface(bytes, 'none'));
     try {
       const dataset = await loadCifar10Test();
       const count = 24;
