@@ -60,7 +60,7 @@ export function addRobustnessOptions(cmd: Command): Command {
       ),
     )
     .addOption(option('--norm <N>', `${NORM_CHOICES.join(' | ')}: the ball every attack works in (default: ${fast.norm})`, g))
-    .addOption(option('--eps <E>', `the ball's radius in [0,1] pixels, a number or a fraction (default: ${DEFAULT_EPS.linf.text} for linf, ${DEFAULT_EPS.l2.text} for l2)`, g))
+    .addOption(option('--eps <E>', `the ball's radius in [0,1] pixels, a number or a fraction; ${DEFAULT_EPS.l2.text} under l2 unless given (default: ${DEFAULT_EPS.linf.text})`, g))
     .addOption(option('--seed <S>', `seed of the attacks' randomness (default: ${fast.seed})`, g))
     .addOption(option('--attack-samples <N>', `attack the first N images (default: ${perPreset(fast.samples, standard.samples)})`, g))
     .addOption(

@@ -82,7 +82,7 @@ describe('logits x1000 (bundled FGSM-trained model, 100 images, 8/255)', () => {
   test('the masking flag fires on the scaled model and says the preset overcame it', () => {
     const flag = reports.scaled.flags.find((f) => f.startsWith('zero or vanishing input gradient'));
     assert.ok(flag, JSON.stringify(reports.scaled.flags));
-    assert.match(flag, /the worst case also counts APGD-T, SQUARE, which do not rely on that gradient/);
+    assert.match(flag, /the worst case also counts APGD-T, FAB-T, SQUARE, which do not rely on that gradient/);
     const pgdFlag = reports.pgdScaled.flags.find((f) => f.startsWith('zero or vanishing input gradient'));
     assert.ok(pgdFlag && /not overcome: run --robustness standard/.test(pgdFlag), JSON.stringify(reports.pgdScaled.flags));
   });
