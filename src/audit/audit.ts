@@ -1,7 +1,8 @@
 /**
- * One audit end to end, as five named steps: read the subject (the model decoded once, its
+ * One audit end to end, as six named steps: read the subject (the model decoded once, its
  * strided ops, the samples) -> probe (shapes, preprocessing) -> measure aliasing (stride-1
- * twins with the measurement in the graph, one pass over the samples) -> estimate robustness
+ * twins with the measurement in the graph, one pass over the samples) -> check the
+ * preprocessing (a given one's score comes from the measurement pass) -> estimate robustness
  * (when asked) -> assemble the report.
  */
 import { createHash } from 'node:crypto';
@@ -47,8 +48,9 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const subject = await readSubject(modelBytes, options, env, progress);
   const probed = await probeModel(subject, options, progress);
   const measured = await measureAliasing(subject, probed, options, progress);
+  const checked = await checkPreprocessing(subject, probed, measured);
   const attacked = await estimateRobustness(subject, probed.pre, options, progress);
-  const report = assembleReport(subject, probed, measured, attacked, options, seconds(started));
+  const report = assembleReport(subject, probed, checked, measured, attacked, options, seconds(started));
   progress({ phase: 'done', fraction: 1, message: 'done' });
   return report;
 }
@@ -95,8 +97,7 @@ async function readSubject(bytes: Uint8Array, options: AuditOptions, env: AuditE
 interface Probed {
   geometries: Map<string, Geometry>;
   pre: Preprocessing;
-  preReport: Omit<PreprocessingReport, 'layout'>;
-  preFlags: string[];
+  choice: PreprocessingScores;
   probeSeconds: number;
 }
 
@@ -108,8 +109,8 @@ async function probeModel(subject: AuditSubject, options: AuditOptions, progress
   try {
     const input = new InputBatcher(subject.dataset, subject.batch, subject.layout);
     const geometries = await probeGeometry(probe.session, probe.ops, subject.summary, input, PRESET_FOR_PROBE);
-    const { pre, report, flags } = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
-    return { geometries, pre, preReport: report, preFlags: flags, probeSeconds: seconds(started) };
+    const choice = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
+    return { geometries, pre: choice.pre, choice, probeSeconds: seconds(started) };
   } finally {
     await probe.session.release();
   }
@@ -120,6 +121,8 @@ interface Measured {
   sums: AliasingSums[];
   twinStats: { maxAbsError: number; maxAbsOutput: number; images: number }[];
   correct: number;
+  /** Correct answers on the first {@link CHECK_SAMPLES} and {@link CANDIDATE_SAMPLES} images: the given preprocessing's scores. */
+  correctFirst: { check: number; candidate: number };
   provider: { used: string; fallbacks: ProviderAttempt[] };
   sessionSeconds: number;
   measureSeconds: number;
@@ -142,6 +145,7 @@ async function measureAliasing(subject: AuditSubject, probed: Probed, options: A
   const measureStarted = performance.now();
   const share = aliasingShare(options);
   let correct = 0;
+  const correctFirst = { check: 0, candidate: 0 };
   const sums = plan.measured.map(() => emptySums());
   const twinStats = plan.measured.map(() => ({ maxAbsError: 0, maxAbsOutput: 0, images: 0 }));
   const input = new InputBatcher(dataset, batch, subject.layout);
@@ -152,6 +156,8 @@ async function measureAliasing(subject: AuditSubject, probed: Probed, options: A
       const count = Math.min(batch, samples - start);
       const result = await session.run({ [summary.input.name]: input.fill(start, count, probed.pre) }, fetches);
       correct += countCorrect(result[logitsName], dataset.labels, start, count);
+      if (start < CANDIDATE_SAMPLES) correctFirst.candidate += countCorrect(result[logitsName], dataset.labels, start, Math.min(count, CANDIDATE_SAMPLES - start));
+      if (start < CHECK_SAMPLES) correctFirst.check += countCorrect(result[logitsName], dataset.labels, start, Math.min(count, CHECK_SAMPLES - start));
       plan.measured.forEach((m, i) => {
         if (!m.outputs) return;
         sums[i] = addSums(sums[i], batchSums(result, m.outputs, count));
@@ -172,6 +178,7 @@ async function measureAliasing(subject: AuditSubject, probed: Probed, options: A
     sums,
     twinStats,
     correct,
+    correctFirst,
     provider: { used: session.provider, fallbacks: [...session.failedProviders] },
     sessionSeconds,
     measureSeconds: seconds(measureStarted),
@@ -200,6 +207,7 @@ async function estimateRobustness(
 function assembleReport(
   subject: AuditSubject,
   probed: Probed,
+  checked: CheckedPreprocessing,
   measured: Measured,
   attacked: { robustness: RobustnessReport | null; robustnessSeconds: number },
   options: AuditOptions,
@@ -236,7 +244,7 @@ function assembleReport(
   );
   const measuredOk = downsampling.filter((d) => d.am !== null && !d.error) as (DownsamplingReport & { am: number; amRel: number; aliasEnergy: number })[];
   const cleanAccuracy = correct / samples;
-  const flags: string[] = [...probed.preFlags];
+  const flags: string[] = [...checked.flags];
   if (cleanAccuracy < CHANCE_ACCURACY) {
     flags.push(`clean accuracy ${(cleanAccuracy * 100).toFixed(1)}% is near chance: the preprocessing (${pre.name}) or layout (${layout}) probably does not match the model`);
   }
@@ -253,7 +261,7 @@ function assembleReport(
       producer: summary.producer,
       input: { name: summary.input.name, shape: summary.input.shape, layout, batchUsed: batch },
     },
-    dataset: { name: 'CIFAR-10 test', source: dataset.source, samples, selection: 'first', preprocessing: { ...probed.preReport, layout } },
+    dataset: { name: 'CIFAR-10 test', source: dataset.source, samples, selection: 'first', preprocessing: { ...checked.report, layout } },
     executionProvider: { requested: options.ep, used: measured.provider.used, fallbacks: measured.provider.fallbacks },
     cleanAccuracy,
     cleanCorrect: correct,
@@ -266,7 +274,7 @@ function assembleReport(
     timings: {
       totalSeconds,
       loadSeconds: subject.loadSeconds,
-      probeSeconds: probed.probeSeconds,
+      probeSeconds: probed.probeSeconds + checked.seconds,
       sessionSeconds: measured.sessionSeconds,
       measureSeconds: measured.measureSeconds,
       robustnessSeconds: attacked.robustnessSeconds,
@@ -376,12 +384,65 @@ async function probeGeometry(session: ModelSession, ops: DownsamplingOp[], summa
 }
 
 /**
+ * The preprocessing's scores as the probe leaves them. For `auto`, every preset on
+ * {@link CANDIDATE_SAMPLES} images, final. For a given preprocessing, the other candidates on
+ * {@link CHECK_SAMPLES} images; the given one is left out (`given` is its slot in `scored`)
+ * because the measurement pass runs it on the same images anyway (see checkPreprocessing).
+ */
+interface PreprocessingScores {
+  pre: Preprocessing;
+  chosenBy: PreprocessingReport['chosenBy'];
+  /** The candidates in report order: none, cifar10, imagenet, then explicit mean/std. */
+  scored: Preprocessing[];
+  /** Aligned with `scored`; the given preprocessing's slot is null until the measurement pass. */
+  scores: (PreprocessingCandidate | null)[];
+  given: number | null;
+}
+
+/** Correct answers on images [from, to) under `pre`, in batches of the batcher's size. */
+async function correctOn(session: ModelSession, summary: ModelSummary, input: InputBatcher, pre: Preprocessing, from: number, to: number): Promise<number> {
+  let correct = 0;
+  for (let start = from; start < to; start += input.dims[0]) {
+    const count = Math.min(input.dims[0], to - start);
+    const out = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, [summary.outputs[0]]);
+    correct += countCorrect(out[summary.outputs[0]], input.labels, start, count);
+  }
+  return correct;
+}
+
+/**
+ * Scores `scored` on the first `n` images, except the slot `skip`; `earlier` holds scores on
+ * fewer images, which are extended rather than scored again. One after another: the scores share
+ * the batcher's input buffer.
+ */
+async function scoreCandidates(
+  session: ModelSession,
+  summary: ModelSummary,
+  input: InputBatcher,
+  scored: readonly Preprocessing[],
+  n: number,
+  skip: number | null,
+  earlier: readonly (PreprocessingCandidate | null)[] = [],
+): Promise<(PreprocessingCandidate | null)[]> {
+  const scores: (PreprocessingCandidate | null)[] = [];
+  for (const [i, p] of scored.entries()) {
+    if (i === skip) {
+      scores.push(null);
+      continue;
+    }
+    const from = earlier[i]?.samples ?? 0;
+    const correct = Math.round((earlier[i]?.accuracy ?? 0) * from) + (await correctOn(session, summary, input, p, from, n));
+    scores.push({ name: p.name, accuracy: correct / n, samples: n });
+  }
+  return scores;
+}
+
+/**
  * Scores the presets (and explicit mean/std) on the first samples with the probe session, on
- * every audit, so that a report shows how well its preprocessing fits next to the others; then
- * takes explicit mean/std, the given preset, or for `auto` the best preset (see
- * {@link autoPreset}), and flags a poor or ambiguous choice. `auto` scores on
- * {@link CANDIDATE_SAMPLES} images; a given preprocessing on {@link CHECK_SAMPLES}, and on
- * {@link CANDIDATE_SAMPLES} only when that first look could end in a flag.
+ * every audit, so that a report shows how well its preprocessing fits next to the others. `auto`
+ * scores every preset on {@link CANDIDATE_SAMPLES} images and takes the best (see
+ * {@link autoPreset}); explicit mean/std or a given preset is used as given, and the other
+ * candidates get a first look on {@link CHECK_SAMPLES} images.
  */
 async function choosePreprocessing(
   session: ModelSession,
@@ -390,57 +451,77 @@ async function choosePreprocessing(
   input: InputBatcher,
   samples: number,
   progress: (p: AuditProgress) => void,
-): Promise<{ pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'>; flags: string[] }> {
+): Promise<PreprocessingScores> {
   progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'scoring preprocessing presets' });
-  /** Correct answers on images [from, to) under `pre`. */
-  const correctOn = async (pre: Preprocessing, from: number, to: number): Promise<number> => {
-    let correct = 0;
-    for (let start = from; start < to; start += input.dims[0]) {
-      const count = Math.min(input.dims[0], to - start);
-      const out = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, [summary.outputs[0]]);
-      correct += countCorrect(out[summary.outputs[0]], input.labels, start, count);
-    }
-    return correct;
-  };
-  // One after another: the scores share the batcher's input buffer. `earlier` holds scores on the
-  // first images, which a confirmation extends rather than scores again.
-  const scoreEach = async (pres: Preprocessing[], n: number, earlier: readonly PreprocessingCandidate[] = []): Promise<PreprocessingCandidate[]> => {
-    const scores: PreprocessingCandidate[] = [];
-    for (const [i, p] of pres.entries()) {
-      const from = earlier[i]?.samples ?? 0;
-      const correct = Math.round((earlier[i]?.accuracy ?? 0) * from) + (await correctOn(p, from, n));
-      scores.push({ name: p.name, accuracy: correct / n, samples: n });
-    }
-    return scores;
-  };
   const presets = AUTO_PRESETS.map((preset) => resolvePreprocessing({ preset, scale: options.scale }));
+  if (options.mean === undefined && options.preprocess === 'auto') {
+    const scores = await scoreCandidates(session, summary, input, presets, Math.min(samples, CANDIDATE_SAMPLES), null);
+    const pre = resolvePreprocessing({ preset: autoPreset(scores.filter((c) => c !== null)), scale: options.scale });
+    return { pre, chosenBy: 'auto', scored: presets, scores, given: null };
+  }
   let pre: Preprocessing;
   let chosenBy: PreprocessingReport['chosenBy'];
+  let scored: Preprocessing[];
+  let given: number;
   if (options.mean !== undefined) {
     pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? 'none' : options.preprocess, mean: options.mean, std: options.std, scale: options.scale });
     chosenBy = 'explicit';
-  } else if (options.preprocess !== 'auto') {
+    scored = [...presets, pre];
+    given = presets.length;
+  } else {
     pre = resolvePreprocessing({ preset: options.preprocess, scale: options.scale });
     chosenBy = 'preset';
-  } else {
-    const candidates = await scoreEach(presets, Math.min(samples, CANDIDATE_SAMPLES));
-    pre = resolvePreprocessing({ preset: autoPreset(candidates), scale: options.scale });
-    return preprocessingChoice(pre, 'auto', candidates);
+    given = presets.findIndex((p) => p.name === pre.name);
+    scored = given >= 0 ? presets : [...presets, pre];
+    if (given < 0) given = presets.length;
   }
-  // A given preprocessing is checked against the presets: a first look, confirmed on more images when it could be flagged.
-  const scored = chosenBy === 'explicit' ? [...presets, pre] : presets;
-  let candidates = await scoreEach(scored, Math.min(samples, CHECK_SAMPLES));
-  if (samples > CHECK_SAMPLES && worthConfirming(pre.name, candidates)) candidates = await scoreEach(scored, Math.min(samples, CANDIDATE_SAMPLES), candidates);
-  return preprocessingChoice(pre, chosenBy, candidates);
+  const scores = await scoreCandidates(session, summary, input, scored, Math.min(samples, CHECK_SAMPLES), given);
+  return { pre, chosenBy, scored, scores, given };
+}
+
+interface CheckedPreprocessing {
+  report: Omit<PreprocessingReport, 'layout'>;
+  flags: string[];
+  /** Time spent confirming a first look on more images (a fresh probe session), else 0. */
+  seconds: number;
+}
+
+/**
+ * Step 3b: completes a given preprocessing's check with its own score from the measurement pass
+ * (the same images, the same preprocessing), and confirms a first look that could end in a flag
+ * on {@link CANDIDATE_SAMPLES} images (see {@link worthConfirming}), reopening a probe session
+ * for the other candidates only then.
+ */
+async function checkPreprocessing(subject: AuditSubject, probed: Probed, measured: Measured): Promise<CheckedPreprocessing> {
+  const { pre, chosenBy, scored, given } = probed.choice;
+  const started = performance.now();
+  const withGiven = (scores: readonly (PreprocessingCandidate | null)[], correct: number, n: number): PreprocessingCandidate[] =>
+    scores.map((c, i) => (i === given ? { name: pre.name, accuracy: correct / n, samples: n } : c)).filter((c): c is PreprocessingCandidate => c !== null);
+  if (given === null) return { ...preprocessingChoice(pre, chosenBy, withGiven(probed.choice.scores, 0, 1)), seconds: 0 };
+
+  const { samples } = subject;
+  const firstLook = Math.min(samples, CHECK_SAMPLES);
+  let candidates = withGiven(probed.choice.scores, measured.correctFirst.check, firstLook);
+  if (samples <= CHECK_SAMPLES || !worthConfirming(pre.name, candidates)) return { ...preprocessingChoice(pre, chosenBy, candidates), seconds: 0 };
+
+  const confirmed = Math.min(samples, CANDIDATE_SAMPLES);
+  const probe = await openProbe(subject.model);
+  try {
+    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout);
+    const scores = await scoreCandidates(probe.session, subject.summary, input, scored, confirmed, given, probed.choice.scores);
+    candidates = withGiven(scores, measured.correctFirst.candidate, confirmed);
+  } finally {
+    await probe.session.release();
+  }
+  return { ...preprocessingChoice(pre, chosenBy, candidates), seconds: seconds(started) };
 }
 
 function preprocessingChoice(
   pre: Preprocessing,
   chosenBy: PreprocessingReport['chosenBy'],
   candidates: PreprocessingCandidate[],
-): { pre: Preprocessing; report: Omit<PreprocessingReport, 'layout'>; flags: string[] } {
+): { report: Omit<PreprocessingReport, 'layout'>; flags: string[] } {
   return {
-    pre,
     report: { name: pre.name, mean: [...pre.mean], std: [...pre.std], scale: pre.scale, chosenBy, candidates },
     flags: preprocessingFlags({ name: pre.name, chosenBy }, candidates),
   };

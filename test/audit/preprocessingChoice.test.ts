@@ -114,4 +114,9 @@ test('a given preset is checked on the first 64 images, and on 256 when another 
   // the confirmation extends the first look: its 256-image scores are those of a plain auto audit
   const auto = await runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples: 300, ep: 'cpu' }, { dataset });
   assert.deepEqual(candidates, auto.dataset.preprocessing.candidates);
+  // the given preset's own score is the measurement pass's: on exactly 64 images it is the clean accuracy
+  const first = await runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples: CHECK_SAMPLES, ep: 'cpu', preprocess: 'cifar10' }, { dataset });
+  const mine = first.dataset.preprocessing.candidates?.find((c) => c.name === 'cifar10');
+  assert.deepEqual(mine, { name: 'cifar10', accuracy: first.cleanAccuracy, samples: CHECK_SAMPLES });
+  assert.deepEqual(first.dataset.preprocessing.candidates?.map((c) => c.name), ['none', 'cifar10', 'imagenet'], 'the report keeps the candidates in order');
 });
