@@ -12,7 +12,7 @@ import { attributeBytes, baseModel, externalDataPlaces, nestedIf, nodeBytes, ten
 
 /** Seeds: the committed classifiers and small built ones (conv, pools, NHWC, a fixed batch, an If). */
 export function seedModels(): Uint8Array[] {
-  const seeds = [readFileSync('models/preact_resnet_standard.onnx'), readFileSync('models/preact_resnet_fgsm.onnx')].map((b) => new Uint8Array(b));
+  const seeds: Uint8Array[] = [readFileSync('models/preact_resnet_standard.onnx'), readFileSync('models/preact_resnet_fgsm.onnx')].map((b) => new Uint8Array(b));
   seeds.push(baseModel());
   seeds.push(buildModel({ ops: [{ op: 'MaxPool', kernel: [2, 2], strides: [2, 2] }, { op: 'AveragePool', kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }] }).bytes);
   seeds.push(buildModel({ ops: [{ op: 'Conv', kernel: [3, 3], strides: [2, 2] }], layout: 'NHWC', batch: 8 }).bytes);

@@ -11,7 +11,7 @@ import { decodeModel, ModelError } from '../../src/onnx/codec.js';
 import { findDownsamplingOps, summarizeModel } from '../../src/onnx/inspect.js';
 import { MODEL_LIMITS } from '../../src/onnx/limits.js';
 import { appendToSubmessage, buildModel, concatBytes, lenField, varintField } from '../helpers/modelBuilder.js';
-import { baseModel, externalDataPlaces, nestedIf, nodeBytes, tensorBytes, withGraphField, withNode } from '../fuzz/onnxParts.js';
+import { baseModel, externalDataPlaces, type ExternalRef, nestedIf, nodeBytes, tensorBytes, withGraphField, withNode } from '../fuzz/onnxParts.js';
 
 function refusal(bytes: Uint8Array): ModelError {
   try {
@@ -41,7 +41,7 @@ test('external data is refused in every place ONNX allows it, without reading th
     const existing = join(dir, 'weights.bin');
     writeFileSync(existing, new Uint8Array(64));
     const before = statSync(existing).atimeMs;
-    const refs = [
+    const refs: ExternalRef[] = [
       { entries: { location: existing } },
       { entries: { location: join(dir, 'missing.bin') } },
       { entries: { location: '../../../../etc/passwd', offset: '0', length: '16' } },

@@ -14,12 +14,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { runAudit } from '../../src/audit/audit.js';
-import type { AuditOptions } from '../../src/audit/options.js';
+import { DEFAULT_AUDIT_OPTIONS, type AuditOptions } from '../../src/audit/options.js';
 import type { DownsamplingReport } from '../../src/audit/report.js';
 import { buildModel, ModelSpec, syntheticDataset } from '../helpers/modelBuilder.js';
 
 const dataset = syntheticDataset(8, 11);
-const options: AuditOptions = { samples: 8, batch: 4, preprocess: 'none', scale: 1, layout: 'auto', ep: 'cpu' };
+const options: AuditOptions = { ...DEFAULT_AUDIT_OPTIONS, samples: 8, batch: 4, preprocess: 'none', scale: 1, layout: 'auto', ep: 'cpu' };
 
 type Pads = [number, number, number, number];
 

@@ -26,8 +26,8 @@ function sessionCookieOf(res: Response): { pair: string; value: string; attribut
   return { pair, value: pair.slice(SESSION_COOKIE.length + 1), attributes };
 }
 
-function jsonPost(url: string, body: unknown, headers: Record<string, string> = {}, method = 'POST'): Promise<Response> {
-  return fetch(url, { method, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+function jsonPost(url: string, body: unknown, headers: Record<string, string | undefined> = {}, method = 'POST'): Promise<Response> {
+  return fetch(url, { method, headers: { 'content-type': 'application/json', ...(Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => e[1] !== undefined))) }, body: JSON.stringify(body) });
 }
 
 const RUN = { name: 'csrf test run', samples: 10, preprocess: 'none' };
