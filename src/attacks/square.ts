@@ -18,7 +18,7 @@ import { LinfBall, margin, PixelClassifier, PIXELS_PER_IMAGE, storeImage } from 
 export interface SquareOptions extends LinfBall {
   /** Forward passes per sample, the initialisation included. */
   queries: number;
-  /** Initial share of pixels a window covers (the paper: 0.05 for L-infinity, 0.1 for L2). */
+  /** Initial share of pixels a window covers, before the schedule halves it (the presets: 0.8, as AutoAttack). */
   pInit: number;
   seed: number;
 }
