@@ -7,9 +7,10 @@
  * L-infinity: vertical stripes of ±eps to start; a proposal sets one random window to ±eps per
  * channel. L2 (the paper's Section 3.2, written from its description): the start is a grid of
  * centred windows with random signs scaled to ||delta||_2 = eps; a proposal takes the mass of
- * two disjoint windows W1, W2 per channel (plus its share of the budget the clip to [0,1] left
- * unused), puts it into W1 as the old W1 direction plus a new centred +/- pattern, and zeroes W2,
- * so every iterate stays in the ball.
+ * two windows W1, W2 per channel (their union: they may overlap, as in AutoAttack's version;
+ * plus the channel's share of the budget the clip to [0,1] left unused), puts it into W1 as the
+ * old W1 direction plus a new centred +/- pattern, and zeroes the rest of W2, so every iterate
+ * stays in the ball. Window sides follow AutoAttack's rule (odd, at least 3).
  */
 import { AttackResult } from './gradientAttacks.js';
 import { SeededRandom } from './random.js';
@@ -162,9 +163,13 @@ export function windowPattern(h: number, rng: SeededRandom): Float64Array {
   return out;
 }
 
-/** L2 windows: the share's side, at least 2 (both halves of the pattern) and at most 16 (two disjoint windows always fit). */
+/**
+ * L2 windows: the share's side, at least 3 and odd (so the +/- halves of the pattern differ by
+ * one row and the pattern has a centre), at most the image: AutoAttack's rule.
+ */
 export function l2Side(share: number): number {
-  return Math.min(Math.max(Math.round(Math.sqrt(share * SIDE * SIDE)), 2), SIDE / 2);
+  const side = Math.max(Math.round(Math.sqrt(share * SIDE * SIDE)), 3);
+  return Math.min(side % 2 === 0 ? side + 1 : side, SIDE);
 }
 
 /** Tiles of the L2 start: a 5 x 5 grid of 6 x 6 windows, centred in the 32 x 32 image. */
@@ -201,9 +206,9 @@ function l2Start(clean: Float32Array, o: number, eps: number, rng: SeededRandom,
 
 /**
  * The paper's L2 proposal for the image at offset src: nu = best - clean; per channel the mass of
- * nu on W1 and W2 plus a third of the unused budget eps^2 - ||nu||^2 goes into W1, in the
- * direction rho eta* + nu_W1 / ||nu_W1|| (rho = ±1, eta* the unit window pattern), and W2 is
- * zeroed; then clean + nu is clipped to [0,1].
+ * nu on W1 and W2 (their union) plus a third of the unused budget eps^2 - ||nu||^2 goes into
+ * W1, in the direction rho eta* + nu_W1 / ||nu_W1|| (rho = ±1, eta* the unit window pattern),
+ * and W2 outside W1 is zeroed; then clean + nu is clipped to [0,1].
  */
 function l2Proposal(clean: Float32Array, best: Float32Array, src: number, eps: number, h: number, rng: SeededRandom, candidate: Float32Array, dst: number): void {
   const nu = new Float64Array(PIXELS_PER_IMAGE);
@@ -215,13 +220,9 @@ function l2Proposal(clean: Float32Array, best: Float32Array, src: number, eps: n
   const unused = eps * eps - used; // rounding can make it slightly negative, which corrects itself
   const r1 = rng.int(SIDE - h + 1);
   const s1 = rng.int(SIDE - h + 1);
-  let r2 = rng.int(SIDE - h + 1);
-  let s2 = rng.int(SIDE - h + 1);
-  // W2 disjoint from W1 (h <= 16 leaves room); the paper moves mass between two windows.
-  while (Math.abs(r1 - r2) < h && Math.abs(s1 - s2) < h) {
-    r2 = rng.int(SIDE - h + 1);
-    s2 = rng.int(SIDE - h + 1);
-  }
+  const r2 = rng.int(SIDE - h + 1);
+  const s2 = rng.int(SIDE - h + 1);
+  const inW1 = (r: number, q: number): boolean => r >= r1 && r < r1 + h && q >= s1 && q < s1 + h;
   const eta = windowPattern(h, rng);
   const temp = new Float64Array(h * h);
   for (let c = 0; c < CHANNELS; c++) {
@@ -229,11 +230,11 @@ function l2Proposal(clean: Float32Array, best: Float32Array, src: number, eps: n
     const at1 = (r: number, q: number): number => base + (r1 + r) * SIDE + s1 + q;
     const at2 = (r: number, q: number): number => base + (r2 + r) * SIDE + s2 + q;
     let m1 = 0;
-    let m2 = 0;
+    let m2 = 0; // W2 outside W1
     for (let r = 0; r < h; r++) {
       for (let q = 0; q < h; q++) {
         m1 += nu[at1(r, q)] ** 2;
-        m2 += nu[at2(r, q)] ** 2;
+        if (!inW1(r2 + r, s2 + q)) m2 += nu[at2(r, q)] ** 2;
       }
     }
     const available = Math.sqrt(Math.max(m1 + m2 + unused / CHANNELS, 0));
@@ -250,12 +251,9 @@ function l2Proposal(clean: Float32Array, best: Float32Array, src: number, eps: n
     // temp = 0 only if the old W1 direction is exactly -rho eta*: then the new pattern alone.
     const useEta = !(t > 0);
     const scale = available / (useEta ? 1 : Math.sqrt(t));
-    for (let r = 0; r < h; r++) {
-      for (let q = 0; q < h; q++) {
-        nu[at2(r, q)] = 0;
-        nu[at1(r, q)] = scale * (useEta ? rho * eta[r * h + q] : temp[r * h + q]);
-      }
-    }
+    // W2 first: where the windows overlap, W1's new values win.
+    for (let r = 0; r < h; r++) for (let q = 0; q < h; q++) nu[at2(r, q)] = 0;
+    for (let r = 0; r < h; r++) for (let q = 0; q < h; q++) nu[at1(r, q)] = scale * (useEta ? rho * eta[r * h + q] : temp[r * h + q]);
   }
   for (let i = 0; i < PIXELS_PER_IMAGE; i++) nu[i] = clamp01(clean[src + i] + nu[i]);
   storeImage('l2', nu, clean, src, candidate, dst);

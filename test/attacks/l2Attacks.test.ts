@@ -201,10 +201,12 @@ describe('Square Attack under L2', () => {
     assert.ok(transposed > 5 && transposed < 35, `transposed ${transposed}/40`);
   });
 
-  test('window side: from the share, between 2 and 16', () => {
-    assert.equal(l2Side(0.1), 10);
-    assert.equal(l2Side(0.8), 16);
-    assert.equal(l2Side(1e-5), 2);
+  test('window side: from the share, odd, between 3 and the image (the rule of AutoAttack)', () => {
+    assert.equal(l2Side(0.1), 11); // sqrt(102.4) rounds to 10, made odd
+    assert.equal(l2Side(0.8), 29);
+    assert.equal(l2Side(0.05 / 2), 5);
+    assert.equal(l2Side(1e-5), 3);
+    assert.equal(l2Side(1), 32, 'a window may cover the whole image');
   });
 
   test('every query in the L2 ball and [0,1], forward passes only, reproducible', async (tc) => {
