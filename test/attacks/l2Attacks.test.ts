@@ -232,6 +232,17 @@ describe('Square Attack under L2', () => {
     assert.ok(least > 0.8 * eps);
   });
 
+  test('the presets\' start (p_init 0.8: windows up to 29 pixels, overlapping) stays in the ball and ends', async () => {
+    const model = linearClassifier(8);
+    const count = 4;
+    const { pixels, labels } = await correctlyClassified(model, count, 9);
+    const eps = 0.5;
+    const w = watched(model, pixels, count, eps);
+    const r = await squareAttack(w, pixels, labels, count, { eps, norm: 'l2', queries: 40, pInit: 0.8, seed: 5 });
+    assertInL2Ball(r.adversarial, pixels, count, eps);
+    assert.equal(w.queried, r.evaluations);
+  });
+
   test('lowers the margin and fools a linear model at a large eps; fools nothing at eps 0', async () => {
     const model = linearClassifier(8);
     const count = 8;
