@@ -383,6 +383,8 @@ async function probeGeometry(session: ModelSession, ops: DownsamplingOp[], summa
   return geometries;
 }
 
+const isScore = (c: PreprocessingCandidate | null): c is PreprocessingCandidate => c !== null;
+
 /**
  * The preprocessing's scores as the probe leaves them. For `auto`, every preset on
  * {@link CANDIDATE_SAMPLES} images, final. For a given preprocessing, the other candidates on
@@ -456,7 +458,7 @@ async function choosePreprocessing(
   const presets = AUTO_PRESETS.map((preset) => resolvePreprocessing({ preset, scale: options.scale }));
   if (options.mean === undefined && options.preprocess === 'auto') {
     const scores = await scoreCandidates(session, summary, input, presets, Math.min(samples, CANDIDATE_SAMPLES), null);
-    const pre = resolvePreprocessing({ preset: autoPreset(scores.filter((c) => c !== null)), scale: options.scale });
+    const pre = resolvePreprocessing({ preset: autoPreset(scores.filter(isScore)), scale: options.scale });
     return { pre, chosenBy: 'auto', scored: presets, scores, given: null };
   }
   let pre: Preprocessing;
@@ -496,8 +498,8 @@ async function checkPreprocessing(subject: AuditSubject, probed: Probed, measure
   const { pre, chosenBy, scored, given } = probed.choice;
   const started = performance.now();
   const withGiven = (scores: readonly (PreprocessingCandidate | null)[], correct: number, n: number): PreprocessingCandidate[] =>
-    scores.map((c, i) => (i === given ? { name: pre.name, accuracy: correct / n, samples: n } : c)).filter((c): c is PreprocessingCandidate => c !== null);
-  if (given === null) return { ...preprocessingChoice(pre, chosenBy, withGiven(probed.choice.scores, 0, 1)), seconds: 0 };
+    scores.map((c, i) => (i === given ? { name: pre.name, accuracy: correct / n, samples: n } : c)).filter(isScore);
+  if (given === null) return { ...preprocessingChoice(pre, chosenBy, probed.choice.scores.filter(isScore)), seconds: 0 };
 
   const { samples } = subject;
   const firstLook = Math.min(samples, CHECK_SAMPLES);

@@ -47,6 +47,11 @@ export function parseBaselineReport(text: string, label: string): AuditReport {
   } catch (err) {
     throw new BaselineError(`${label} is not JSON (${(err as Error).message}); give a report written by alias-audit audit --out`);
   }
+  return checkBaselineReport(doc, label);
+}
+
+/** {@link parseBaselineReport} on a value already parsed (a stored report). */
+export function checkBaselineReport(doc: unknown, label: string): AuditReport {
   const fail = (path: string, what: string): never => {
     throw new BaselineError(`${label} is not an alias-audit report: ${path} ${what}; give a report written by alias-audit audit --out`);
   };

@@ -5,7 +5,7 @@
  * finished (jobs/baseline.ts).
  */
 import { readFile } from 'node:fs/promises';
-import { BASELINE_GATE_KEYS, parseBaselineGates, parseBaselineReport } from '../audit/baseline.js';
+import { BASELINE_GATE_KEYS, checkBaselineReport, parseBaselineGates, parseBaselineReport } from '../audit/baseline.js';
 import type { AuditOptions, RawOptions } from '../audit/options.js';
 import type { AuditReport } from '../audit/report.js';
 import { InvalidOptionError } from '../data/preprocess.js';
@@ -87,5 +87,5 @@ async function storedReport(id: string, lookup: (id: string) => Promise<JobWithR
     throw new ServiceError('BASELINE_NOT_SUCCEEDED', `the baseline audit ${id} ${job.status === 'failed' ? why : `is ${why}`}`);
   }
   // Reports of earlier versions may lack what the comparison reads: checked as an uploaded one.
-  return parseBaselineReport(JSON.stringify(job.report), `the report of audit ${id}`);
+  return checkBaselineReport(job.report, `the report of audit ${id}`);
 }
