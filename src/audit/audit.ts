@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Cifar10Set, loadCifar10Test } from '../data/cifar10.js';
-import { AUTO_PRESETS, fillModelInput, Layout, Preprocessing, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
+import { AUTO_PRESETS, Layout, Preprocessing, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
 import { addSums, aliasingMetrics, AliasingSums, emptySums } from '../metrics/aliasing.js';
 import { addAliasingMeasurement, AliasingOutputs } from '../metrics/spectralGraph.js';
 import { assignStages, stageSummaries } from '../metrics/stages.js';
@@ -17,6 +17,7 @@ import { checkSpatialSize, DownsamplingOp, findDownsamplingOps, ModelSummary, su
 import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surgery.js';
 import { FloatTensor, ModelSession, ProviderAttempt, RuntimeLoadError } from '../runtime/session.js';
 import { RobustnessReport } from '../attacks/suite.js';
+import { InputBatcher } from './inputBatcher.js';
 import { AuditOptions } from './options.js';
 import { autoPreset, CANDIDATE_SAMPLES, CHANCE_ACCURACY, CHECK_SAMPLES, PreprocessingCandidate, preprocessingFlags, worthConfirming } from './preprocessingChoice.js';
 import { auditRobustness } from './robustness.js';
@@ -107,7 +108,7 @@ async function probeModel(subject: AuditSubject, options: AuditOptions, progress
   const started = performance.now();
   const probe = await openProbe(subject.model);
   try {
-    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout);
+    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, subject.summary.input.fixedBatch !== null);
     const geometries = await probeGeometry(probe.session, probe.ops, subject.summary, input, PRESET_FOR_PROBE);
     const choice = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
     return { geometries, pre: choice.pre, choice, probeSeconds: seconds(started) };
@@ -148,7 +149,7 @@ async function measureAliasing(subject: AuditSubject, probed: Probed, options: A
   const correctFirst = { check: 0, candidate: 0 };
   const sums = plan.measured.map(() => emptySums());
   const twinStats = plan.measured.map(() => ({ maxAbsError: 0, maxAbsOutput: 0, images: 0 }));
-  const input = new InputBatcher(dataset, batch, subject.layout);
+  const input = new InputBatcher(dataset, batch, subject.layout, summary.input.fixedBatch !== null);
   try {
     const logitsName = summary.outputs[0];
     const fetches = [logitsName, ...plan.measured.flatMap((m) => (m.outputs ? [m.outputs.sums, m.outputs.twinError, m.outputs.outputMaxAbs] : []))];
@@ -313,30 +314,6 @@ function seconds(since: number): number {
   return (performance.now() - since) / 1000;
 }
 
-/** Reuses one input buffer per batch; pads a short last batch for fixed-batch models. */
-class InputBatcher {
-  private readonly buffer: Float32Array;
-  readonly dims: number[];
-
-  constructor(private readonly dataset: Cifar10Set, private readonly batch: number, layout: Layout) {
-    this.buffer = new Float32Array(batch * 3072);
-    this.dims = layout === 'NCHW' ? [batch, 3, 32, 32] : [batch, 32, 32, 3];
-  }
-
-  get labels(): Uint8Array {
-    return this.dataset.labels;
-  }
-
-  fill(start: number, count: number, pre: Preprocessing): FloatTensor {
-    fillModelInput(this.dataset, start, count, pre, this.layout(), this.buffer.subarray(0, count * 3072));
-    if (count < this.batch) this.buffer.fill(0, count * 3072);
-    return { data: this.buffer, dims: this.dims };
-  }
-
-  private layout(): Layout {
-    return this.dims[1] === 3 ? 'NCHW' : 'NHWC';
-  }
-}
 
 interface Probe {
   session: ModelSession;
@@ -404,8 +381,8 @@ interface PreprocessingScores {
 /** Correct answers on images [from, to) under `pre`, in batches of the batcher's size. */
 async function correctOn(session: ModelSession, summary: ModelSummary, input: InputBatcher, pre: Preprocessing, from: number, to: number): Promise<number> {
   let correct = 0;
-  for (let start = from; start < to; start += input.dims[0]) {
-    const count = Math.min(input.dims[0], to - start);
+  for (let start = from; start < to; start += input.batch) {
+    const count = Math.min(input.batch, to - start);
     const out = await session.run({ [summary.input.name]: input.fill(start, count, pre) }, [summary.outputs[0]]);
     correct += countCorrect(out[summary.outputs[0]], input.labels, start, count);
   }
@@ -509,7 +486,7 @@ async function checkPreprocessing(subject: AuditSubject, probed: Probed, measure
   const confirmed = Math.min(samples, CANDIDATE_SAMPLES);
   const probe = await openProbe(subject.model);
   try {
-    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout);
+    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, subject.summary.input.fixedBatch !== null);
     const scores = await scoreCandidates(probe.session, subject.summary, input, scored, confirmed, given, probed.choice.scores);
     candidates = withGiven(scores, measured.correctFirst.candidate, confirmed);
   } finally {
