@@ -52,6 +52,13 @@ const cases: ConvCase[] = [
   { x: [2, 3, 9, 8], k: [4, 4], out: 4, s: [2, 2], autoPad: 'SAME_LOWER' },
   { x: [2, 3, 9, 9], k: [3, 3], out: 4, s: [2, 2], autoPad: 'VALID' },
   { x: [2, 3, 8, 8], k: [3, 3], out: 4, s: [2, 2], pads: [1, 1, 1, 1], kernelShapeAttr: false },
+  // strides 3 and 4, kernels wider than the stride, unequal kernel sides, crops and end pads
+  { x: [2, 3, 10, 10], k: [3, 3], out: 4, s: [3, 3], pads: [0, 1, 2, 0] },
+  { x: [2, 3, 11, 9], k: [5, 5], out: 4, s: [2, 2], pads: [2, 2, 2, 2] },
+  { x: [2, 3, 8, 8], k: [2, 2], out: 4, s: [2, 2] },
+  { x: [2, 3, 10, 10], k: [1, 1], out: 4, s: [3, 3] },
+  { x: [2, 3, 9, 10], k: [3, 5], out: 4, s: [2, 2], pads: [0, 2, 1, 1] },
+  { x: [2, 3, 7, 7], k: [4, 2], out: 4, s: [4, 4], pads: [3, 1, 0, 0] },
 ];
 
 for (const opset of [9, 13]) {
@@ -96,3 +103,4 @@ test('Conv x=[2,3,6,6] k=3 s=1 pad=1 initializers, model bytes in a Node Buffer 
   // Buffer.slice is a view, not a copy: decoding raw_data from it must still read the right bytes.
   await assertGradient(Buffer.from(bytes), { elementwise: true });
 });
+
