@@ -314,7 +314,6 @@ function seconds(since: number): number {
   return (performance.now() - since) / 1000;
 }
 
-
 interface Probe {
   session: ModelSession;
   ops: DownsamplingOp[];
