@@ -13,16 +13,11 @@ import { GradientGraphClassifier, SessionClassifier } from '../attacks/onnxClass
 import { squareAttack } from '../attacks/square.js';
 import { PIXELS_PER_IMAGE, projectLinf } from '../attacks/types.js';
 import { loadCifar10Test } from '../data/cifar10.js';
+import { median } from '../metrics/earlyStopping.js';
 import { pixelsInUnitRange } from '../data/preprocess.js';
 import { benchModelInterface } from './modelInterface.js';
 
 const DEFAULT_MODEL = fileURLToPath(new URL('../../models/preact_resnet_standard.onnx', import.meta.url));
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 async function seconds(f: () => Promise<void>): Promise<number> {
   const t0 = performance.now();

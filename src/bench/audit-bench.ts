@@ -26,6 +26,7 @@ import { runAudit } from '../audit/audit.js';
 import { parseAuditOptions } from '../audit/options.js';
 import { defaultCacheDir, loadCifar10Test, type Cifar10Set } from '../data/cifar10.js';
 import { fillModelInput, resolveLayout, resolvePreprocessing } from '../data/preprocess.js';
+import { median } from '../metrics/earlyStopping.js';
 import { reduce } from '../onnx/builders.js';
 import { decodeModel, encodeModel } from '../onnx/codec.js';
 import { findDownsamplingOps, summarizeModel } from '../onnx/inspect.js';
@@ -59,12 +60,6 @@ interface AuditRun {
   provider: string;
   ops: number;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Each strided op's input and output sizes, from one run of the model with them exposed. */
 async function opGeometries(bytes: Uint8Array, batch: number): Promise<Map<string, OpGeometry>> {
