@@ -57,6 +57,18 @@ export function reshapeLike(g: Graph, x: string, like: string): string {
   return g.op('Reshape', [x, g.op('Shape', [like])]);
 }
 
+/**
+ * `x` (size 1 on `axes`) times `factor`, spread over `axes` to the sizes in `shape`: one Mul with
+ * a constant of those sizes. Unlike an Expand to a run-time shape, the result's shape is known
+ * to ONNX shape inference (the batch axis, never in `axes`, comes from `x`), which lets ONNX
+ * Runtime keep later elementwise ops in its blocked layout.
+ */
+export function spreadScaled(g: Graph, x: string, shape: readonly number[], axes: readonly number[], factor: number): string {
+  const dims = shape.map((d, i) => (axes.includes(i) ? d : 1));
+  const values = new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(factor);
+  return g.op('Mul', [x, g.constantFloat('grad_spread', dims, values)]);
+}
+
 /** `x` broadcast to the runtime shape of `like` (Expand from opset 8; Tile before). */
 export function expandLike(g: Graph, opset: number, x: string, like: string): string {
   const target = g.op('Shape', [like]);

@@ -90,6 +90,12 @@ for (const c of activationCases) {
   }
 }
 
+for (const opset of [9, 13]) {
+  test(`Relu x=[2,16,3,4] (d y times a per-channel Conv mask) opset ${opset}`, async () => {
+    await assertGradient(opModel({ opset, input: ['N', 16, 3, 4], build: (g, x) => g.op('Relu', [x]) }), { elementwise: true, piecewise: true });
+  });
+}
+
 test('Relu x=[1,3,4,5] fixed batch 1 opset 13', async () => {
   await assertGradient(opModel({ opset: 13, input: [1, 3, 4, 5], build: (g, x) => g.op('Relu', [x]) }), { piecewise: true });
 });

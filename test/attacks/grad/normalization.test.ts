@@ -16,6 +16,8 @@ const bnCases: { label: string; input: (number | string)[]; opsets: number[]; bu
   { label: 'x=[2,3,4,5] epsilon=0.1', input: ['N', 3, 4, 5], opsets: [9, 13], build: (g, x, w) => batchNorm(g, x, w, 3, [attr.float('epsilon', 0.1)]) },
   { label: 'x=[2,4] (rank 2)', input: ['N', 4], opsets: [9, 13], build: (g, x, w) => batchNorm(g, x, w, 4) },
   { label: 'x=[2,3,6] (rank 3)', input: ['N', 3, 6], opsets: [13], build: (g, x, w) => batchNorm(g, x, w, 3) },
+  // 16 channels: d x as a per-channel 1x1 Conv
+  { label: 'x=[2,16,3,4]', input: ['N', 16, 3, 4], opsets: [9, 13], build: (g, x, w) => batchNorm(g, x, w, 16) },
 ];
 
 for (const c of bnCases) {

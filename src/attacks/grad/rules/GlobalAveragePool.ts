@@ -1,4 +1,4 @@
-import { expandLike, scalar } from '../ops.js';
+import { spreadScaled } from '../ops.js';
 import type { GradientContext, GradientRule } from '../registry.js';
 
 /** GlobalAveragePool: d x = d y / (spatial size), broadcast over the spatial axes. */
@@ -9,8 +9,9 @@ export const globalAveragePoolRule: GradientRule = {
     if (!dy || !ctx.needsGradient(0)) return;
     const g = ctx.graph;
     const x = ctx.inputs[0];
-    const size = ctx.shape(x).slice(2).reduce((a, b) => a * b, 1);
-    const scaled = g.op('Mul', [dy, scalar(g, 1 / size)], [], 'grad_GlobalAveragePool');
-    ctx.accumulate(x, expandLike(g, ctx.opset, scaled, x));
+    const shape = ctx.shape(x);
+    const spatial = shape.map((_, i) => i).slice(2);
+    const size = spatial.reduce((n, a) => n * shape[a], 1);
+    ctx.accumulate(x, spreadScaled(g, dy, shape, spatial, 1 / size));
   },
 };

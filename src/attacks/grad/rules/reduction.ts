@@ -4,7 +4,7 @@
  */
 import { attr } from '../../../onnx/ir.js';
 import { DataType } from '../../../onnx/schema.js';
-import { expandLike, scalar, unsqueeze } from '../ops.js';
+import { expandLike, spreadScaled, unsqueeze } from '../ops.js';
 import type { GradientContext } from '../registry.js';
 
 /**
@@ -42,11 +42,14 @@ export function reductionGradient(ctx: GradientContext, axesInputFrom: number, m
     return;
   }
   let grad = ctx.node.int('keepdims', 1) === 1 ? dy : unsqueeze(g, ctx.opset, dy, axes);
+  if (!axes.includes(0)) {
+    const count = axes.reduce((n, a) => n * xShape[a], 1);
+    ctx.accumulate(x, spreadScaled(g, grad, xShape, axes, mean ? 1 / count : 1));
+    return;
+  }
   if (mean) {
     // The probe's batch size is not the run's: a mean over the batch axis takes its count at run time.
-    const factor = axes.includes(0)
-      ? g.op('Div', [g.op('Cast', [g.op('Size', [ctx.outputs[0]])], [castFloat]), g.op('Cast', [g.op('Size', [x])], [castFloat])])
-      : scalar(g, 1 / axes.reduce((n, a) => n * xShape[a], 1));
+    const factor = g.op('Div', [g.op('Cast', [g.op('Size', [ctx.outputs[0]])], [castFloat]), g.op('Cast', [g.op('Size', [x])], [castFloat])]);
     grad = g.op('Mul', [grad, factor], [], `grad_${ctx.node.opType}`);
   }
   ctx.accumulate(x, expandLike(g, ctx.opset, grad, x));
