@@ -24,7 +24,6 @@ export const batchNormalizationRule: GradientRule = {
     const rank = ctx.shape(x).length;
     const eps = node.attr('epsilon')?.f ?? 1e-5;
     let factor = g.op('Div', [scale, g.op('Sqrt', [g.op('Add', [variance, scalar(g, eps)])])], [], 'grad_BatchNormalization');
-    // Per channel on axis 1: shape [C, 1, ..., 1] broadcasts against [N, C, ...].
     const channels = ctx.shape(x)[1];
     if (rank === 4 && channels % 16 === 0) {
       // as a per-channel 1x1 Conv, which ONNX Runtime keeps in its blocked layout (see Relu)
@@ -32,6 +31,7 @@ export const batchNormalizationRule: GradientRule = {
       ctx.accumulate(x, g.op('Conv', [dy, weight], [attr.ints('kernel_shape', [1, 1]), attr.int('group', channels)], 'grad_BatchNormalization'));
       return;
     }
+    // Per channel on axis 1: shape [C, 1, ..., 1] broadcasts against [N, C, ...].
     if (rank > 2) factor = reshape(g, factor, [-1, ...new Array<number>(rank - 2).fill(1)]);
     ctx.accumulate(x, g.op('Mul', [dy, factor]));
   },
