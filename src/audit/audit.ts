@@ -19,7 +19,19 @@ import { FloatTensor, ModelSession, ProviderAttempt, RuntimeLoadError } from '..
 import { RobustnessReport } from '../attacks/suite.js';
 import { InputBatcher } from './inputBatcher.js';
 import { AuditOptions } from './options.js';
-import { autoPreset, CANDIDATE_SAMPLES, CHANCE_ACCURACY, CHECK_SAMPLES, PreprocessingCandidate, preprocessingFlags, worthConfirming } from './preprocessingChoice.js';
+import {
+  autoPreset,
+  CANDIDATE_SAMPLES,
+  CHANCE_ACCURACY,
+  CHECK_SAMPLES,
+  checkGivenPreprocessing,
+  PartialScore,
+  PreprocessingCandidate,
+  preprocessingFlags,
+  ScoreMore,
+  scoreAutoPresets,
+  scoredSoFar,
+} from './preprocessingChoice.js';
 import { auditRobustness } from './robustness.js';
 import { AuditReport, DownsamplingReport, GraphReport, PreprocessingReport } from './report.js';
 import { TOOL_VERSION } from './version.js';
@@ -48,8 +60,14 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const progress = env.onProgress ?? (() => {});
   const subject = await readSubject(modelBytes, options, env, progress);
   const probed = await probeModel(subject, options, progress);
-  const measured = await measureAliasing(subject, probed, options, progress);
-  const checked = await checkPreprocessing(subject, probed, measured);
+  let measured: Measured;
+  let checked: CheckedPreprocessing;
+  try {
+    measured = await measureAliasing(subject, probed, options, progress);
+    checked = await checkPreprocessing(subject, probed, measured, options, progress);
+  } finally {
+    await probed.checkSession?.release();
+  }
   const attacked = await estimateRobustness(subject, probed.pre, options, progress);
   const report = assembleReport(subject, probed, checked, measured, attacked, options, seconds(started));
   progress({ phase: 'done', fraction: 1, message: 'done' });
@@ -99,6 +117,11 @@ interface Probed {
   geometries: Map<string, Geometry>;
   pre: Preprocessing;
   choice: PreprocessingScores;
+  /**
+   * The probe session, kept open for the check of a given preprocessing after the measurement
+   * pass (null under `auto`, whose choice is final here). runAudit releases it.
+   */
+  checkSession: ModelSession | null;
   probeSeconds: number;
 }
 
@@ -107,13 +130,15 @@ async function probeModel(subject: AuditSubject, options: AuditOptions, progress
   progress({ phase: 'probing', fraction: 0.02, message: 'probing shapes' });
   const started = performance.now();
   const probe = await openProbe(subject.model);
+  let keep = false;
   try {
     const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, subject.summary.input.fixedBatch !== null);
     const geometries = await probeGeometry(probe.session, probe.ops, subject.summary, input, PRESET_FOR_PROBE);
     const choice = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
-    return { geometries, pre: choice.pre, choice, probeSeconds: seconds(started) };
+    keep = choice.given !== null;
+    return { geometries, pre: choice.pre, choice, checkSession: keep ? probe.session : null, probeSeconds: seconds(started) };
   } finally {
-    await probe.session.release();
+    if (!keep) await probe.session.release();
   }
 }
 
@@ -359,21 +384,19 @@ async function probeGeometry(session: ModelSession, ops: DownsamplingOp[], summa
   return geometries;
 }
 
-const isScore = (c: PreprocessingCandidate | null): c is PreprocessingCandidate => c !== null;
-
 /**
- * The preprocessing's scores as the probe leaves them. For `auto`, every preset on
- * {@link CANDIDATE_SAMPLES} images, final. For a given preprocessing, the other candidates on
- * {@link CHECK_SAMPLES} images; the given one is left out (`given` is its slot in `scored`)
- * because the measurement pass runs it on the same images anyway (see checkPreprocessing).
+ * The preprocessing's scores as the probe leaves them. For `auto`, every preset scored on up to
+ * {@link CANDIDATE_SAMPLES} images, final. For a given preprocessing, nothing yet: its check
+ * needs its own score, which the measurement pass gives (see checkPreprocessing).
  */
 interface PreprocessingScores {
   pre: Preprocessing;
   chosenBy: PreprocessingReport['chosenBy'];
   /** The candidates in report order: none, cifar10, imagenet, then explicit mean/std. */
   scored: Preprocessing[];
-  /** Aligned with `scored`; the given preprocessing's slot is null until the measurement pass. */
-  scores: (PreprocessingCandidate | null)[];
+  /** Aligned with `scored` under `auto`; empty for a given preprocessing until its check. */
+  scores: PartialScore[];
+  /** The given preprocessing's slot in `scored`; null under `auto`. */
   given: number | null;
 }
 
@@ -389,38 +412,25 @@ async function correctOn(session: ModelSession, summary: ModelSummary, input: In
 }
 
 /**
- * Scores `scored` on the first `n` images, except the slot `skip`; `earlier` holds scores on
- * fewer images, which are extended rather than scored again. One after another: the scores share
- * the batcher's input buffer.
+ * Images of a candidate's first look, for a model that takes any batch size: a preset far from
+ * the answer stops after them. A fixed-batch model runs whole batches anyway.
  */
-async function scoreCandidates(
-  session: ModelSession,
-  summary: ModelSummary,
-  input: InputBatcher,
-  scored: readonly Preprocessing[],
-  n: number,
-  skip: number | null,
-  earlier: readonly (PreprocessingCandidate | null)[] = [],
-): Promise<(PreprocessingCandidate | null)[]> {
-  const scores: (PreprocessingCandidate | null)[] = [];
-  for (const [i, p] of scored.entries()) {
-    if (i === skip) {
-      scores.push(null);
-      continue;
-    }
-    const from = earlier[i]?.samples ?? 0;
-    const correct = Math.round((earlier[i]?.accuracy ?? 0) * from) + (await correctOn(session, summary, input, p, from, n));
-    scores.push({ name: p.name, accuracy: correct / n, samples: n });
-  }
-  return scores;
+const FIRST_LOOK_IMAGES = 16;
+
+/** The probe session as the choice's scorer: a first look, then whole batches of the candidate's preprocessing. */
+function scorer(session: ModelSession, summary: ModelSummary, input: InputBatcher, candidates: readonly Preprocessing[]): ScoreMore {
+  return async (index, score) => {
+    const size = score.scored === 0 && !input.fixedBatch ? Math.min(FIRST_LOOK_IMAGES, input.batch) : input.batch;
+    const to = Math.min(score.total, score.scored + size);
+    score.correct += await correctOn(session, summary, input, candidates[index], score.scored, to);
+    score.scored = to;
+  };
 }
 
 /**
- * Scores the presets (and explicit mean/std) on the first samples with the probe session, on
- * every audit, so that a report shows how well its preprocessing fits next to the others. `auto`
- * scores every preset on {@link CANDIDATE_SAMPLES} images and takes the best (see
- * {@link autoPreset}); explicit mean/std or a given preset is used as given, and the other
- * candidates get a first look on {@link CHECK_SAMPLES} images.
+ * Scores the presets on the first samples with the probe session under `auto`, and takes the best
+ * (see {@link autoPreset}). Explicit mean/std or a given preset is used as given; its check
+ * against the presets waits for the measurement pass, which scores it.
  */
 async function choosePreprocessing(
   session: ModelSession,
@@ -430,67 +440,46 @@ async function choosePreprocessing(
   samples: number,
   progress: (p: AuditProgress) => void,
 ): Promise<PreprocessingScores> {
-  progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'scoring preprocessing presets' });
   const presets = AUTO_PRESETS.map((preset) => resolvePreprocessing({ preset, scale: options.scale }));
   if (options.mean === undefined && options.preprocess === 'auto') {
-    const scores = await scoreCandidates(session, summary, input, presets, Math.min(samples, CANDIDATE_SAMPLES), null);
-    const pre = resolvePreprocessing({ preset: autoPreset(scores.filter(isScore)), scale: options.scale });
+    progress({ phase: 'choosing-preprocessing', fraction: 0.04, message: 'scoring preprocessing presets' });
+    const scores = await scoreAutoPresets(AUTO_PRESETS, Math.min(samples, CANDIDATE_SAMPLES), scorer(session, summary, input, presets));
+    const pre = resolvePreprocessing({ preset: autoPreset(scores.map(scoredSoFar)), scale: options.scale });
     return { pre, chosenBy: 'auto', scored: presets, scores, given: null };
   }
-  let pre: Preprocessing;
-  let chosenBy: PreprocessingReport['chosenBy'];
-  let scored: Preprocessing[];
-  let given: number;
   if (options.mean !== undefined) {
-    pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? 'none' : options.preprocess, mean: options.mean, std: options.std, scale: options.scale });
-    chosenBy = 'explicit';
-    scored = [...presets, pre];
-    given = presets.length;
-  } else {
-    pre = resolvePreprocessing({ preset: options.preprocess, scale: options.scale });
-    chosenBy = 'preset';
-    given = presets.findIndex((p) => p.name === pre.name);
-    scored = given >= 0 ? presets : [...presets, pre];
-    if (given < 0) given = presets.length;
+    const pre = resolvePreprocessing({ preset: options.preprocess === 'auto' ? 'none' : options.preprocess, mean: options.mean, std: options.std, scale: options.scale });
+    return { pre, chosenBy: 'explicit', scored: [...presets, pre], scores: [], given: presets.length };
   }
-  const scores = await scoreCandidates(session, summary, input, scored, Math.min(samples, CHECK_SAMPLES), given);
-  return { pre, chosenBy, scored, scores, given };
+  const pre = resolvePreprocessing({ preset: options.preprocess, scale: options.scale });
+  const given = presets.findIndex((p) => p.name === pre.name);
+  return given >= 0 ? { pre, chosenBy: 'preset', scored: presets, scores: [], given } : { pre, chosenBy: 'preset', scored: [...presets, pre], scores: [], given: presets.length };
 }
 
 interface CheckedPreprocessing {
   report: Omit<PreprocessingReport, 'layout'>;
   flags: string[];
-  /** Time spent confirming a first look on more images (a fresh probe session), else 0. */
+  /** Time spent scoring the other candidates of a given preprocessing, else 0. */
   seconds: number;
 }
 
 /**
- * Step 3b: completes a given preprocessing's check with its own score from the measurement pass
- * (the same images, the same preprocessing), and confirms a first look that could end in a flag
- * on {@link CANDIDATE_SAMPLES} images (see {@link worthConfirming}), reopening a probe session
- * for the other candidates only then.
+ * Step 3b: checks a given preprocessing against the other candidates with the probe session, its
+ * own score taken from the measurement pass (the same images, the same preprocessing; see
+ * {@link checkGivenPreprocessing}). For a model that fits its given preprocessing, a wrong preset
+ * stops after a few images instead of 64.
  */
-async function checkPreprocessing(subject: AuditSubject, probed: Probed, measured: Measured): Promise<CheckedPreprocessing> {
+async function checkPreprocessing(subject: AuditSubject, probed: Probed, measured: Measured, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<CheckedPreprocessing> {
   const { pre, chosenBy, scored, given } = probed.choice;
+  if (given === null || chosenBy === 'auto' || !probed.checkSession) return { ...preprocessingChoice(pre, chosenBy, probed.choice.scores.map(scoredSoFar)), seconds: 0 };
+  progress({ phase: 'choosing-preprocessing', fraction: 0.1 + 0.9 * aliasingShare(options), message: `checking preprocessing ${pre.name} against the presets` });
   const started = performance.now();
-  const withGiven = (scores: readonly (PreprocessingCandidate | null)[], correct: number, n: number): PreprocessingCandidate[] =>
-    scores.map((c, i) => (i === given ? { name: pre.name, accuracy: correct / n, samples: n } : c)).filter(isScore);
-  if (given === null) return { ...preprocessingChoice(pre, chosenBy, probed.choice.scores.filter(isScore)), seconds: 0 };
-
-  const { samples } = subject;
-  const firstLook = Math.min(samples, CHECK_SAMPLES);
-  let candidates = withGiven(probed.choice.scores, measured.correctFirst.check, firstLook);
-  if (samples <= CHECK_SAMPLES || !worthConfirming(pre.name, candidates)) return { ...preprocessingChoice(pre, chosenBy, candidates), seconds: 0 };
-
-  const confirmed = Math.min(samples, CANDIDATE_SAMPLES);
-  const probe = await openProbe(subject.model);
-  try {
-    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, subject.summary.input.fixedBatch !== null);
-    const scores = await scoreCandidates(probe.session, subject.summary, input, scored, confirmed, given, probed.choice.scores);
-    candidates = withGiven(scores, measured.correctFirst.candidate, confirmed);
-  } finally {
-    await probe.session.release();
-  }
+  const { summary } = subject;
+  const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, summary.input.fixedBatch !== null);
+  const candidates = await checkGivenPreprocessing(
+    { names: scored.map((p) => p.name), given, chosenBy, samples: subject.samples, correctFirst: measured.correctFirst },
+    scorer(probed.checkSession, summary, input, scored),
+  );
   return { ...preprocessingChoice(pre, chosenBy, candidates), seconds: seconds(started) };
 }
 

@@ -13,7 +13,7 @@ export class InputBatcher {
   private readonly buffer: Float32Array;
   private readonly imageDims: number[];
 
-  constructor(private readonly dataset: Cifar10Set, readonly batch: number, layout: Layout, private readonly fixedBatch: boolean) {
+  constructor(private readonly dataset: Cifar10Set, readonly batch: number, layout: Layout, readonly fixedBatch: boolean) {
     this.buffer = new Float32Array(batch * 3072);
     this.imageDims = layout === 'NCHW' ? [3, 32, 32] : [32, 32, 3];
   }

@@ -70,6 +70,116 @@ export function worthConfirming(given: string, candidates: readonly Preprocessin
   return candidates.some((c) => c.accuracy >= CHANCE_ACCURACY && c.accuracy - mine.accuracy > MISMATCH_MARGIN / 2 + ROUNDING);
 }
 
+/**
+ * A candidate part-way through its scoring: `correct` answers on the first `scored` of the
+ * `total` images it is to be scored on.
+ */
+export interface PartialScore {
+  name: string;
+  correct: number;
+  scored: number;
+  total: number;
+}
+
+/** What the report lists: the accuracy on the images scored, and how many they were. */
+export function scoredSoFar(p: PartialScore): PreprocessingCandidate {
+  return { name: p.name, accuracy: p.correct / p.scored, samples: p.scored };
+}
+
+/** The highest final score still possible: every image not yet scored answered right. */
+function bestCase(p: PartialScore): PreprocessingCandidate {
+  return { name: p.name, accuracy: (p.correct + p.total - p.scored) / p.total, samples: p.total };
+}
+
+/**
+ * Whether scoring a candidate of a given preprocessing's check further can still change what
+ * the check decides: `decides` is the rule of the stage ({@link worthConfirming} on the first
+ * look, a mismatch flag of {@link preprocessingFlags} on the final scores) applied to the given
+ * preprocessing and one candidate. Both rules only grow more likely as the candidate's accuracy
+ * grows, so once even its best case does not trigger the rule, no final score would, and neither
+ * does the accuracy on the images scored so far (never above the best case): the check decides
+ * as if every candidate had been scored on every image.
+ */
+export function couldChallenge(
+  decides: (candidates: PreprocessingCandidate[]) => boolean,
+  given: PreprocessingCandidate,
+  candidate: PartialScore,
+): boolean {
+  return decides([given, bestCase(candidate)]);
+}
+
+/**
+ * Under `auto`: whether a preset can still end up the best or tied with it ({@link autoPreset}).
+ * Each other preset will score at least what it has so far (every remaining image wrong); a
+ * preset whose best case stays more than {@link AMBIGUITY_MARGIN} below that is neither chosen
+ * nor listed as a tie, whatever the remaining images say, and its accuracy so far is lower still.
+ */
+export function couldTieBest(preset: PartialScore, others: readonly PartialScore[]): boolean {
+  const leaderAtLeast = Math.max(0, ...others.map((o) => o.correct / o.total));
+  return leaderAtLeast - bestCase(preset).accuracy <= AMBIGUITY_MARGIN + ROUNDING;
+}
+
+/**
+ * Scores candidate `index` on some more of its images (at least one, at most up to
+ * `score.total`) and adds them to `score`. The audit runs the model; the tests read made-up answers.
+ */
+export type ScoreMore = (index: number, score: PartialScore) => Promise<void>;
+
+/**
+ * The presets under `auto`, each on up to `n` images. A preset stops being scored once it can no
+ * longer be the best or tie with it ({@link couldTieBest}), so {@link autoPreset} and the flags
+ * come out as if every preset had been scored on every image. Each preset gets a first look, then
+ * the leader so far is scored on: once its score is known, the others fall out of reach soonest.
+ */
+export async function scoreAutoPresets(names: readonly string[], n: number, more: ScoreMore): Promise<PartialScore[]> {
+  const scores = names.map((name): PartialScore => ({ name, correct: 0, scored: 0, total: n }));
+  const rate = (i: number): number => scores[i].correct / scores[i].scored;
+  for (;;) {
+    const open = scores.map((_, i) => i).filter((i) => scores[i].scored < n && couldTieBest(scores[i], scores.filter((_, j) => j !== i)));
+    if (open.length === 0) return scores;
+    const next = open.find((i) => scores[i].scored === 0) ?? open.reduce((a, b) => (rate(b) > rate(a) ? b : a));
+    await more(next, scores[next]);
+  }
+}
+
+/** A given preprocessing (slot `given` of `names`) and its own correct answers from the measurement pass. */
+export interface GivenPreprocessing {
+  names: readonly string[];
+  given: number;
+  chosenBy: 'preset' | 'explicit';
+  /** The audit's images. */
+  samples: number;
+  /** Its correct answers on the first {@link CHECK_SAMPLES} and the first {@link CANDIDATE_SAMPLES} images (or all, when fewer). */
+  correctFirst: { check: number; candidate: number };
+}
+
+/**
+ * The check of a given preprocessing: the other candidates get a first look on
+ * {@link CHECK_SAMPLES} images, and are scored on {@link CANDIDATE_SAMPLES} when that look could
+ * end in a flag ({@link worthConfirming}). A candidate stops once it can no longer change the
+ * outcome ({@link couldChallenge}); every candidate is scored on at least one image, so that the
+ * report has a score for each. Returns the candidates as the report lists them, in `names` order.
+ */
+export async function checkGivenPreprocessing(g: GivenPreprocessing, more: ScoreMore): Promise<PreprocessingCandidate[]> {
+  const name = g.names[g.given];
+  const mismatch = (candidates: PreprocessingCandidate[]): boolean => preprocessingFlags({ name, chosenBy: g.chosenBy }, candidates).length > 0;
+  const scores = g.names.map((n): PartialScore => ({ name: n, correct: 0, scored: 0, total: 0 }));
+  const look = async (n: number, correct: number, decides: (candidates: PreprocessingCandidate[]) => boolean): Promise<PreprocessingCandidate[]> => {
+    const mine = { name, accuracy: correct / n, samples: n };
+    for (const [i, score] of scores.entries()) {
+      if (i === g.given) continue;
+      score.total = n;
+      while (score.scored < n && (score.scored === 0 || couldChallenge(decides, mine, score))) await more(i, score);
+    }
+    return scores.map((s, i) => (i === g.given ? mine : scoredSoFar(s)));
+  };
+  const firstLook = Math.min(g.samples, CHECK_SAMPLES);
+  // with no more images than the first look, its scores are final and decide the flag directly
+  const candidates = await look(firstLook, g.correctFirst.check, g.samples <= CHECK_SAMPLES ? mismatch : (c) => worthConfirming(name, c));
+  if (g.samples <= CHECK_SAMPLES || !worthConfirming(name, candidates)) return candidates;
+  return look(Math.min(g.samples, CANDIDATE_SAMPLES), g.correctFirst.candidate, mismatch);
+}
+
 const pct = (v: number): string => `${(v * 100).toFixed(1)}%`;
 
 /** How to ask for a preprocessing on the command line (the same name, without dashes, over HTTP). */

@@ -79,8 +79,9 @@ export async function earlyStop(paths: string[], options: AuditOptions, settings
 /** One line on how the series' preprocessing was set. */
 function preprocessingLine(p: SeriesPreprocessing): string {
   if (p.chosenBy !== 'auto') return `preprocessing: ${p.name} for every epoch (${p.chosenBy === 'explicit' ? '--mean/--std' : '--preprocess'})`;
-  const scores = (p.candidates ?? []).map((c) => `${c.name} ${(c.accuracy * 100).toFixed(1)}%`).join(', ');
-  const on = p.candidates?.[0] ? ` on ${p.candidates[0].samples} images` : '';
+  const most = Math.max(0, ...(p.candidates ?? []).map((c) => c.samples));
+  const scores = (p.candidates ?? []).map((c) => `${c.name} ${(c.accuracy * 100).toFixed(1)}%${c.samples < most ? ` (first ${c.samples})` : ''}`).join(', ');
+  const on = most > 0 ? ` on ${most} images` : '';
   return `preprocessing: ${p.name} for every epoch (auto, chosen on the checkpoint of epoch ${p.chosenOnEpoch}${scores ? `: ${scores}${on}` : ''})`;
 }
 

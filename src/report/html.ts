@@ -92,11 +92,14 @@ function candidatesLine(report: AuditReport): string {
   const pre = report.dataset.preprocessing;
   const candidates = pre.candidates ?? [];
   if (candidates.length === 0) return '';
-  const items = candidates.map(
-    (c) =>
-      `<span data-candidate="${esc(c.name)}" data-value="${c.accuracy}">${c.name === pre.name ? '<strong>' : ''}${esc(c.name)} ${esc(percent(c.accuracy))}${c.name === pre.name ? ' (used)</strong>' : ''}</span>`,
-  );
-  return `<p class="note" id="preprocessing-candidates">Clean accuracy by preprocessing on the first ${candidates[0].samples} images: ${items.join(', ')}.</p>`;
+  // a preset that could no longer change the choice or the check was scored on fewer images
+  const most = Math.max(...candidates.map((c) => c.samples));
+  const items = candidates.map((c) => {
+    const fewer = c.samples < most ? ` (first ${c.samples})` : '';
+    return `<span data-candidate="${esc(c.name)}" data-value="${c.accuracy}">${c.name === pre.name ? '<strong>' : ''}${esc(c.name)} ${esc(percent(c.accuracy))}${fewer}${c.name === pre.name ? ' (used)</strong>' : ''}</span>`;
+  });
+  const stopped = most > Math.min(...candidates.map((c) => c.samples)) ? '; a preset stops being scored once it can no longer change the outcome' : '';
+  return `<p class="note" id="preprocessing-candidates">Clean accuracy by preprocessing on the first ${most} images: ${items.join(', ')}${stopped}.</p>`;
 }
 
 function thresholdLines(report: AuditReport): string[] {

@@ -57,8 +57,11 @@ test('auto on a bundled model names its candidates and keeps the best, with no p
   const report = await runAudit(readFileSync(new URL('preact_resnet_standard.onnx', models)), { ...options, samples: 300, preprocess: 'auto' }, { dataset });
   const pre = report.dataset.preprocessing;
   assert.equal(pre.chosenBy, 'auto');
-  assert.deepEqual(pre.candidates?.map((c) => [c.name, c.samples]), [['none', 256], ['cifar10', 256], ['imagenet', 256]], 'the presets on the first 256 images');
+  assert.deepEqual(pre.candidates?.map((c) => c.name), ['none', 'cifar10', 'imagenet']);
   const best = [...(pre.candidates ?? [])].sort((a, b) => b.accuracy - a.accuracy)[0];
+  assert.equal(best.samples, 256, 'the best on the first 256 images');
+  // the others stop once they cannot come within 3 points of it
+  assert.ok(pre.candidates?.every((c) => c === best || (c.samples < 256 && c.accuracy < best.accuracy - 0.03)), JSON.stringify(pre.candidates));
   assert.equal(pre.name, best.name);
   assert.equal(pre.name, 'none', 'the bundled models take [0,1] pixels');
   assert.ok(!report.flags.some((f) => f.includes('preprocess')), JSON.stringify(report.flags));

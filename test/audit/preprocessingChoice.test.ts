@@ -2,15 +2,31 @@
  * The preprocessing choice (SPEC §3): every audit scores the presets (a given one first on 64
  * images, on 256 when the look might end in a flag); `auto` keeps the best, a tie
  * within 3 points goes to the first of none, cifar10, imagenet; a choice more than 10 points below
- * the best and an ambiguous `auto` choice are flagged. The rule on made-up scores, then an audit of
- * a model whose output does not depend on its input, so every preset ties exactly.
+ * the best and an ambiguous `auto` choice are flagged; a preset stops being scored once it can no
+ * longer change any of that. The rule on made-up scores, then an audit of a model whose output
+ * does not depend on its input, so every preset ties exactly, then the bundled model.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { runAudit } from '../../src/audit/audit.js';
 import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
-import { autoPreset, CANDIDATE_SAMPLES, CHECK_SAMPLES, PreprocessingCandidate, preprocessingFlags, worthConfirming } from '../../src/audit/preprocessingChoice.js';
+import {
+  autoPreset,
+  CANDIDATE_SAMPLES,
+  checkGivenPreprocessing,
+  CHECK_SAMPLES,
+  couldChallenge,
+  couldTieBest,
+  PartialScore,
+  PreprocessingCandidate,
+  preprocessingFlags,
+  ScoreMore,
+  scoreAutoPresets,
+  scoredSoFar,
+  worthConfirming,
+} from '../../src/audit/preprocessingChoice.js';
+import { SeededRandom } from '../../src/attacks/random.js';
 import { loadCifar10Test } from '../../src/data/cifar10.js';
 import { encodeModel } from '../../src/onnx/codec.js';
 import { attr, Graph } from '../../src/onnx/ir.js';
@@ -71,6 +87,84 @@ test('a preset that beats the choice but is itself near chance (< 20%) is not na
   assert.equal(preprocessingFlags({ name: 'none', chosenBy: 'preset' }, scores(0.02, 0.2, 0.1)).length, 1);
 });
 
+const partial = (name: string, correct: number, scored: number, total: number): PartialScore => ({ name, correct, scored, total });
+
+test('a preset stops under auto once its best case is more than 3 points below what another already has', () => {
+  // none has 200 of 256 right whatever comes; cifar10 could still reach 192 + 0 = 75%
+  const none = partial('none', 200, 256, 256);
+  assert.equal(couldTieBest(partial('cifar10', 100, 164, 256), [none]), false, 'at best 192/256 = 75.0%, 3.1 points below 78.1%');
+  assert.equal(couldTieBest(partial('cifar10', 100, 163, 256), [none]), true, 'at best 193/256: within 3 points');
+  // a leader part-way counts only what it has: 100 of 256 so far
+  assert.equal(couldTieBest(partial('cifar10', 0, 160, 256), [partial('none', 100, 100, 256)]), true);
+  assert.equal(couldTieBest(partial('cifar10', 0, 0, 256), [none]), true, 'not scored yet');
+});
+
+test('a candidate of a given preprocessing stops once even a perfect rest could not trigger the rule', () => {
+  const mine = { name: 'none', accuracy: 55 / 64, samples: 64 };
+  const confirm = (c: PreprocessingCandidate[]): boolean => worthConfirming('none', c);
+  // worth confirming needs more than 5 points above 55/64: 59 of 64 images
+  assert.equal(couldChallenge(confirm, mine, partial('cifar10', 11, 16, 64)), true, 'at best 11 + 48 = 59 of 64');
+  assert.equal(couldChallenge(confirm, mine, partial('cifar10', 10, 16, 64)), false, 'at best 10 + 48 = 58 of 64');
+  // the final flag needs more than 10 points, and a candidate at 20% or more
+  const flag = (c: PreprocessingCandidate[]): boolean => preprocessingFlags({ name: 'none', chosenBy: 'preset' }, c).length > 0;
+  const low = { name: 'none', accuracy: 0.05, samples: 256 };
+  assert.equal(couldChallenge(flag, low, partial('cifar10', 0, 205, 256)), false, 'at best 51/256 = 19.9%: near chance');
+  assert.equal(couldChallenge(flag, low, partial('cifar10', 1, 205, 256)), true, 'at best 52/256 = 20.3%');
+});
+
+/** Scores made-up answers (`answers[c][i]`: candidate c right on image i) in chunks of 1 to 40 images. */
+function madeUpScorer(answers: boolean[][], random: SeededRandom): ScoreMore {
+  return (index, score) => {
+    const to = Math.min(score.total, score.scored + 1 + random.int(40));
+    for (let i = score.scored; i < to; i++) if (answers[index][i]) score.correct++;
+    score.scored = to;
+    return Promise.resolve();
+  };
+}
+
+/** Every candidate on the first n images, as the check scored them before it stopped early. */
+const fullScores = (names: readonly string[], answers: boolean[][], n: number): PreprocessingCandidate[] =>
+  names.map((name, c) => ({ name, accuracy: answers[c].slice(0, n).filter(Boolean).length / n, samples: n }));
+
+test('stopping early decides as scoring every image would: 400 made-up models, auto and given', async () => {
+  const random = new SeededRandom(13);
+  const names = ['none', 'cifar10', 'imagenet'];
+  let stopped = 0;
+  for (let trial = 0; trial < 400; trial++) {
+    // accuracies from chance to high, often close to each other, so that ties and near-misses occur
+    const base = random.uniform(0.05, 0.95);
+    const rates = names.map(() => (random.next() < 0.5 ? base + random.uniform(-0.06, 0.06) : random.uniform(0.05, 0.95)));
+    const answers = rates.map((r) => Array.from({ length: 256 }, () => random.next() < r));
+    const samples = [20, 64, 100, 300][random.int(4)];
+    const n = Math.min(samples, CANDIDATE_SAMPLES);
+
+    const early = (await scoreAutoPresets(names, n, madeUpScorer(answers, random))).map(scoredSoFar);
+    const full = fullScores(names, answers, n);
+    assert.equal(autoPreset(early), autoPreset(full));
+    const chosen = autoPreset(full);
+    assert.deepEqual(preprocessingFlags({ name: chosen, chosenBy: 'auto' }, early), preprocessingFlags({ name: chosen, chosenBy: 'auto' }, full));
+    for (const [c, e] of early.entries()) {
+      assert.equal(e.accuracy, fullScores(names, answers, e.samples)[c].accuracy, 'a stopped preset reports its own images');
+      if (e.samples < n) stopped++;
+    }
+
+    const given = random.int(3);
+    const count = (k: number): number => answers[given].slice(0, Math.min(samples, k)).filter(Boolean).length;
+    const checked = await checkGivenPreprocessing(
+      { names, given, chosenBy: 'preset', samples, correctFirst: { check: count(CHECK_SAMPLES), candidate: count(CANDIDATE_SAMPLES) } },
+      madeUpScorer(answers, random),
+    );
+    // before stopping early: every candidate on the first look, all of them on 256 when it was worth confirming
+    const look = fullScores(names, answers, Math.min(samples, CHECK_SAMPLES));
+    const reference = samples > CHECK_SAMPLES && worthConfirming(names[given], look) ? fullScores(names, answers, n) : look;
+    const used = { name: names[given], chosenBy: 'preset' as const };
+    assert.deepEqual(preprocessingFlags(used, checked), preprocessingFlags(used, reference), JSON.stringify({ checked, reference }));
+    assert.equal(checked[given].samples, reference[given].samples);
+    for (const [c, e] of checked.entries()) assert.equal(e.accuracy, fullScores(names, answers, e.samples)[c].accuracy);
+  }
+  assert.ok(stopped > 100, `presets stopped early in ${stopped} cases`);
+});
+
 /** Conv (stride 2, zero weights) -> pool -> linear with zero weights plus a bias: always class 3. */
 function constantClassifier(): Uint8Array {
   const g = new Graph({ name: 'constant', inputs: [{ name: 'image', elemType: DataType.FLOAT, shape: ['N', 3, 32, 32] }] });
@@ -99,21 +193,32 @@ test('an audit scores every preset; presets that tie make auto keep none and fla
   assert.ok(!given.flags.some((f) => f.includes('ambiguous')), 'a preset given explicitly is not ambiguous');
 });
 
-test('a given preset is checked on the first 64 images, and on 256 when another preset might fit better (bundled model: normalises inside)', async () => {
+test('a given preset is checked on the first 64 images, wrong presets stop early, and on 256 when another preset might fit better (bundled model)', async () => {
   const dataset = await loadCifar10Test();
   const model = await readFile(new URL('../../models/preact_resnet_standard.onnx', import.meta.url));
-  const audit = (preprocess: 'none' | 'cifar10') => runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples: 300, ep: 'cpu', preprocess }, { dataset });
+  const audit = (preprocess: 'none' | 'cifar10' | 'imagenet', samples = 300) => runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples, ep: 'cpu', preprocess }, { dataset });
+  // clean accuracy under a preset on the first n images, from an audit of its own
+  const accuracyOn = async (preprocess: 'none' | 'cifar10' | 'imagenet', n: number): Promise<number> => (await audit(preprocess, n)).cleanAccuracy;
+
   const right = await audit('none');
-  assert.deepEqual(right.dataset.preprocessing.candidates?.map((c) => [c.name, c.samples]), ['none', 'cifar10', 'imagenet'].map((n) => [n, CHECK_SAMPLES]));
+  const looked = right.dataset.preprocessing.candidates ?? [];
+  assert.deepEqual(looked.map((c) => c.name), ['none', 'cifar10', 'imagenet']);
+  assert.equal(looked[0].samples, CHECK_SAMPLES);
+  // the model takes [0,1] pixels (about 85% right): the normalising presets fall out of reach after a first look
+  for (const c of looked.slice(1)) {
+    assert.ok(c.samples > 0 && c.samples < CHECK_SAMPLES, JSON.stringify(looked));
+    assert.equal(c.accuracy, await accuracyOn(c.name as 'cifar10' | 'imagenet', c.samples), `${c.name}: its score on the images it was given`);
+  }
   assert.ok(!right.flags.some((f) => f.startsWith('preprocessing')), JSON.stringify(right.flags));
+
   const wrong = await audit('cifar10');
   const candidates = wrong.dataset.preprocessing.candidates ?? [];
-  assert.deepEqual(candidates.map((c) => c.samples), [CANDIDATE_SAMPLES, CANDIDATE_SAMPLES, CANDIDATE_SAMPLES], 'confirmed on 256 images');
+  assert.equal(candidates[0].samples, CANDIDATE_SAMPLES, 'none, which beats it, confirmed on 256 images');
+  assert.equal(candidates[1].samples, CANDIDATE_SAMPLES, 'the given one, from the measurement pass');
   assert.ok(candidates[0].accuracy - candidates[1].accuracy > 0.1, JSON.stringify(candidates));
+  assert.equal(candidates[0].accuracy, await accuracyOn('none', CANDIDATE_SAMPLES));
+  assert.equal(candidates[2].accuracy, await accuracyOn('imagenet', candidates[2].samples));
   assert.ok(wrong.flags.some((f) => f.startsWith('preprocessing cifar10 scores') && f.includes('pass --preprocess none')), JSON.stringify(wrong.flags));
-  // the confirmation extends the first look: its 256-image scores are those of a plain auto audit
-  const auto = await runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples: 300, ep: 'cpu' }, { dataset });
-  assert.deepEqual(candidates, auto.dataset.preprocessing.candidates);
   // the given preset's own score is the measurement pass's: on exactly 64 images it is the clean accuracy
   const first = await runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples: CHECK_SAMPLES, ep: 'cpu', preprocess: 'cifar10' }, { dataset });
   const mine = first.dataset.preprocessing.candidates?.find((c) => c.name === 'cifar10');

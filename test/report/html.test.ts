@@ -152,6 +152,15 @@ test('the preprocessing candidates and the preprocessing flags are shown, escape
   assert.match(line, /<span data-candidate="cifar10" data-value="0.5625"><strong>cifar10 56.3% \(used\)<\/strong><\/span>/);
   assert.doesNotMatch(html, /<script/i);
   assert.match(/<ul class="flags" aria-label="flags">([\s\S]*?)<\/ul>/.exec(html)?.[1] ?? '', new RegExp(`<li>${flag.replace(/[.()]/g, '\\$&')}</li>`));
+  assert.doesNotMatch(line, /stops being scored/);
+  // a preset stopped early shows how many images it was scored on
+  report.dataset.preprocessing.candidates = [
+    { name: 'none', accuracy: 0.87, samples: 256 },
+    { name: 'cifar10', accuracy: 0.25, samples: 16 },
+  ];
+  report.dataset.preprocessing.name = 'none';
+  const stopped = /<p class="note" id="preprocessing-candidates">([\s\S]*?)<\/p>/.exec(renderReportHtml(report))?.[1] ?? '';
+  assert.match(stopped, /^Clean accuracy by preprocessing on the first 256 images: .*none 87\.0% \(used\).*cifar10 25\.0% \(first 16\)<\/span>; a preset stops being scored once it can no longer change the outcome\.$/);
   const { candidates: _c, ...without } = report.dataset.preprocessing;
   assert.doesNotMatch(renderReportHtml({ ...report, dataset: { ...report.dataset, preprocessing: without } }), /preprocessing-candidates/, 'older reports have no candidates line');
 });
