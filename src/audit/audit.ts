@@ -15,7 +15,7 @@ import { decodeModel, encodeModel, ModelError } from '../onnx/codec.js';
 import { cloneModel, type Dim, type Model } from '../onnx/ir.js';
 import { checkSpatialSize, DownsamplingOp, findDownsamplingOps, ModelSummary, summarizeModel } from '../onnx/inspect.js';
 import { addStrideOneTwin, exposeForShapeProbe, OpGeometry } from '../onnx/surgery.js';
-import { FloatTensor, ModelSession, ProviderAttempt, RuntimeLoadError } from '../runtime/session.js';
+import { FloatTensor, ModelSession, ProviderAttempt, RuntimeLoadError, startProviderProbe } from '../runtime/session.js';
 import { RobustnessReport } from '../attacks/suite.js';
 import { InputBatcher } from './inputBatcher.js';
 import { AuditOptions } from './options.js';
@@ -58,6 +58,7 @@ const TWIN_TOLERANCE = 1e-4;
 export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, env: AuditEnvironment = {}): Promise<AuditReport> {
   const started = performance.now();
   const progress = env.onProgress ?? (() => {});
+  startProviderProbe(options.ep);
   const subject = await readSubject(modelBytes, options, env, progress);
   const probed = await probeModel(subject, options, progress);
   let measured: Measured;

@@ -135,6 +135,17 @@ export class ModelSession {
   }
 }
 
+/**
+ * Starts the GPU provider probe for `ep` without waiting for it: its child process (about a
+ * quarter of a second on a machine without a GPU) then runs while the caller decodes and probes
+ * the model, and ModelSession.open awaits the same answer. Once per process; nothing for `cpu`.
+ */
+export function startProviderProbe(ep: ExecutionProviderChoice): void {
+  const gpu = providerOrder(ep).filter((p) => p !== 'cpu');
+  // open awaits (and reports) the same outcome; this copy only must not go unhandled
+  if (gpu.length) probeProviders(gpu).catch(() => {});
+}
+
 /** The providers to try, in order, for a choice: CPU always last. */
 export function providerOrder(ep: ExecutionProviderChoice): string[] {
   if (ep === 'auto') return ['cuda', 'webgpu', 'cpu'];

@@ -55,6 +55,7 @@ test('--ep auto: the CLI writes nothing to stderr, and the fallbacks carry the p
   const r = await audit(['--ep', 'auto']);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(foreignLines(r.stderr), [], 'stderr carries only alias-audit lines');
+  // started early by the audit, awaited by the session it opens: still one child
   assert.equal(r.processes.filter(isProbe).length, 1, `one probe child: ${JSON.stringify(r.processes)}`);
   const report = JSON.parse(r.stdout) as AuditReport;
   assert.equal(report.executionProvider.requested, 'auto');
