@@ -37,8 +37,12 @@ export interface MemoryEstimate {
 const FLOAT = 4;
 /** Node, V8, ONNX Runtime and the samples before any model (measured: ~170-200 MiB). */
 export const BASE_BYTES = 224 * 2 ** 20;
-/** Copies of the model alive at once: the upload's bytes, the decoded graph, the probe's and the audit graph's encodings, ORT's own. */
-const MODEL_COPIES = 6;
+/**
+ * Copies of the model alive at once: the upload's bytes, the decoded graph, the probe's and the
+ * audit graph's encodings, and ORT's own in the probe session (kept open for the preprocessing
+ * check after the measurement pass) and in the audit session.
+ */
+const MODEL_COPIES = 7;
 /**
  * Per image: the largest twin and the other twins (the runtime frees a twin's tensors after
  * their last use, so the largest dominates), and every value the model computes. Measured with
