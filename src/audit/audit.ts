@@ -120,11 +120,21 @@ interface Probed {
   choice: PreprocessingScores;
   /**
    * The probe session, kept open for the check of a given preprocessing after the measurement
-   * pass (null under `auto`, whose choice is final here). runAudit releases it.
+   * pass when the model is small (see {@link PROBE_KEPT_OPEN_MAX_BYTES}); null otherwise, and
+   * under `auto`, whose choice is final here. runAudit releases it.
    */
   checkSession: ModelSession | null;
   probeSeconds: number;
 }
+
+/**
+ * Largest model whose probe session stays open through the measurement pass for the check of a
+ * given preprocessing. A bigger one is closed and opened again after it: its weights would
+ * otherwise be held twice while the measurement pass peaks (about 200 MiB more for a
+ * WideResNet-28-10, which then failed under a 2 GiB RLIMIT_DATA it had fitted in), and opening
+ * it again costs well under a second (0.4 to 0.8 s for that model).
+ */
+export const PROBE_KEPT_OPEN_MAX_BYTES = 32 * 2 ** 20;
 
 /** Step 2: one CPU session of the model with the strided ops exposed: their shapes, then the preprocessing. */
 async function probeModel(subject: AuditSubject, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<Probed> {
@@ -136,7 +146,7 @@ async function probeModel(subject: AuditSubject, options: AuditOptions, progress
     const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, subject.summary.input.fixedBatch !== null);
     const geometries = await probeGeometry(probe.session, probe.ops, subject.summary, input, PRESET_FOR_PROBE);
     const choice = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
-    keep = choice.given !== null;
+    keep = choice.given !== null && subject.bytes.length <= PROBE_KEPT_OPEN_MAX_BYTES;
     return { geometries, pre: choice.pre, choice, checkSession: keep ? probe.session : null, probeSeconds: seconds(started) };
   } finally {
     if (!keep) await probe.session.release();
@@ -159,14 +169,7 @@ interface Measured {
 async function measureAliasing(subject: AuditSubject, probed: Probed, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<Measured> {
   const { summary, dataset, samples, batch } = subject;
   const sessionStarted = performance.now();
-  const plan = buildAuditModel(subject.model, probed.geometries);
-  let session: ModelSession;
-  try {
-    session = await ModelSession.open(plan.bytes, { ep: options.ep });
-  } catch (err) {
-    if (err instanceof RuntimeLoadError) throw new ModelError('UNSUPPORTED_MODEL', err.message);
-    throw err;
-  }
+  const { plan, session } = await openAuditSession(subject.model, probed.geometries, options);
   const sessionSeconds = seconds(sessionStarted);
 
   const measureStarted = performance.now();
@@ -472,16 +475,21 @@ interface CheckedPreprocessing {
  */
 async function checkPreprocessing(subject: AuditSubject, probed: Probed, measured: Measured, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<CheckedPreprocessing> {
   const { pre, chosenBy, scored, given } = probed.choice;
-  if (given === null || chosenBy === 'auto' || !probed.checkSession) return { ...preprocessingChoice(pre, chosenBy, probed.choice.scores.map(scoredSoFar)), seconds: 0 };
+  if (given === null || chosenBy === 'auto') return { ...preprocessingChoice(pre, chosenBy, probed.choice.scores.map(scoredSoFar)), seconds: 0 };
   progress({ phase: 'choosing-preprocessing', fraction: 0.1 + 0.9 * aliasingShare(options), message: `checking preprocessing ${pre.name} against the presets` });
   const started = performance.now();
   const { summary } = subject;
-  const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, summary.input.fixedBatch !== null);
-  const candidates = await checkGivenPreprocessing(
-    { names: scored.map((p) => p.name), given, chosenBy, samples: subject.samples, correctFirst: measured.correctFirst },
-    scorer(probed.checkSession, summary, input, scored),
-  );
-  return { ...preprocessingChoice(pre, chosenBy, candidates), seconds: seconds(started) };
+  const session = probed.checkSession ?? (await openProbe(subject.model)).session;
+  try {
+    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, summary.input.fixedBatch !== null);
+    const candidates = await checkGivenPreprocessing(
+      { names: scored.map((p) => p.name), given, chosenBy, samples: subject.samples, correctFirst: measured.correctFirst },
+      scorer(session, summary, input, scored),
+    );
+    return { ...preprocessingChoice(pre, chosenBy, candidates), seconds: seconds(started) };
+  } finally {
+    if (session !== probed.checkSession) await session.release();
+  }
 }
 
 function preprocessingChoice(
@@ -500,6 +508,20 @@ interface MeasuredOp {
   outputs?: AliasingOutputs;
   twinPads?: [number, number, number, number];
   error?: string;
+}
+
+/**
+ * The audit graph's session. The graph's encoding does not outlive the call: ONNX Runtime has
+ * its own copy, and the rest of the audit needs only the plan.
+ */
+async function openAuditSession(decoded: Model, geometries: Map<string, OpGeometry>, options: AuditOptions): Promise<{ plan: { measured: MeasuredOp[] }; session: ModelSession }> {
+  const { bytes, measured } = buildAuditModel(decoded, geometries);
+  try {
+    return { plan: { measured }, session: await ModelSession.open(bytes, { ep: options.ep }) };
+  } catch (err) {
+    if (err instanceof RuntimeLoadError) throw new ModelError('UNSUPPORTED_MODEL', err.message);
+    throw err;
+  }
 }
 
 /** The audit graph: the model plus, per strided op, its twin and the in-graph measurement. */

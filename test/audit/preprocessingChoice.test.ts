@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { runAudit } from '../../src/audit/audit.js';
+import { PROBE_KEPT_OPEN_MAX_BYTES, runAudit } from '../../src/audit/audit.js';
 import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
 import {
   autoPreset,
@@ -224,4 +224,34 @@ test('a given preset is checked on the first 64 images, wrong presets stop early
   const mine = first.dataset.preprocessing.candidates?.find((c) => c.name === 'cifar10');
   assert.deepEqual(mine, { name: 'cifar10', accuracy: first.cleanAccuracy, samples: CHECK_SAMPLES });
   assert.deepEqual(first.dataset.preprocessing.candidates?.map((c) => c.name), ['none', 'cifar10', 'imagenet'], 'the report keeps the candidates in order');
+});
+
+/**
+ * Conv (3 -> 32, stride 2) -> Relu -> a dense layer of 8,192 x 1,040 weights (34 MB) -> 10
+ * classes: bigger than PROBE_KEPT_OPEN_MAX_BYTES, so its probe session is closed during the
+ * measurement pass and opened again for the check. Fixed pseudo-random weights.
+ */
+function bigDenseClassifier(): Uint8Array {
+  const weights = (n: number, scale: number, seed: number): Float32Array => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + seed) * scale);
+  const g = new Graph({ name: 'big-dense', inputs: [{ name: 'image', elemType: DataType.FLOAT, shape: ['N', 3, 32, 32] }] });
+  const conv = g.op('Conv', ['image', g.constantFloat('w', [32, 3, 3, 3], weights(864, 0.3, 1))], [attr.ints('kernel_shape', [3, 3]), attr.ints('strides', [2, 2]), attr.ints('pads', [1, 1, 1, 1])]);
+  const flat = g.op('Flatten', [g.op('Relu', [conv])]);
+  const hidden = g.op('Relu', [g.op('MatMul', [flat, g.constantFloat('dense', [8192, 1040], weights(8192 * 1040, 0.02, 2))])]);
+  g.addOutput(g.addNode({ opType: 'MatMul', inputs: [hidden, g.constantFloat('out', [1040, 10], weights(10400, 0.1, 3))], outputs: ['logits'] }).outputs[0]);
+  return encodeModel({ irVersion: 8, opsetImports: [{ domain: '', version: 13 }], graph: g, producerName: 'alias-audit-tests', otherFields: [] });
+}
+
+test('a model too big to keep its probe session open is checked with one opened again after the measurement pass', async () => {
+  const dataset = await loadCifar10Test();
+  const model = bigDenseClassifier();
+  assert.ok(model.length > PROBE_KEPT_OPEN_MAX_BYTES, `${model.length} bytes`);
+  const audit = (preprocess: 'none' | 'cifar10' | 'imagenet', samples: number) => runAudit(model, { ...DEFAULT_AUDIT_OPTIONS, samples, batch: 50, ep: 'cpu', preprocess }, { dataset });
+  const report = await audit('cifar10', 100);
+  const candidates = report.dataset.preprocessing.candidates ?? [];
+  assert.deepEqual(candidates.map((c) => c.name), ['none', 'cifar10', 'imagenet']);
+  assert.equal(candidates[1].samples, CHECK_SAMPLES);
+  for (const c of [candidates[0], candidates[2]]) {
+    assert.ok(c.samples > 0, JSON.stringify(candidates));
+    assert.equal(c.accuracy, (await audit(c.name as 'none' | 'imagenet', c.samples)).cleanAccuracy, `${c.name} on its ${c.samples} images`);
+  }
 });

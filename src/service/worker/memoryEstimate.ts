@@ -5,6 +5,7 @@
  * RLIMIT_DATA (below): the estimate errs high (by 20-30% on the models measured), so that what
  * it refuses could not have fitted.
  */
+import { PROBE_KEPT_OPEN_MAX_BYTES } from '../../audit/audit.js';
 
 /** A strided op as the probe saw it, per image: [C, H, W] in and out. */
 export interface ProbedOp {
@@ -37,12 +38,8 @@ export interface MemoryEstimate {
 const FLOAT = 4;
 /** Node, V8, ONNX Runtime and the samples before any model (measured: ~170-200 MiB). */
 export const BASE_BYTES = 224 * 2 ** 20;
-/**
- * Copies of the model alive at once: the upload's bytes, the decoded graph, the probe's and the
- * audit graph's encodings, and ORT's own in the probe session (kept open for the preprocessing
- * check after the measurement pass) and in the audit session.
- */
-const MODEL_COPIES = 7;
+/** Copies of the model alive at once: the upload's bytes, the decoded graph, the probe's and the audit graph's encodings, ORT's own. */
+const MODEL_COPIES = 6;
 /**
  * Per image: the largest twin and the other twins (the runtime frees a twin's tensors after
  * their last use, so the largest dominates), and every value the model computes. Measured with
@@ -74,5 +71,7 @@ export function estimateAuditMemory(input: MemoryEstimateInput): MemoryEstimate 
   }
   const activationBytes = (input.activationBytesPerImage + 3 * 32 * 32 * FLOAT) * batch * ACTIVATION_COPIES;
   const twinBytes = (largestTwinPerImage * LARGEST_TWIN_COPIES + (twinsPerImage - largestTwinPerImage) * OTHER_TWIN_COPIES) * batch * FLOAT + im2col;
-  return { bytes: BASE_BYTES + input.modelBytes * MODEL_COPIES + activationBytes + twinBytes, largestTwin, activationBytes, batch };
+  // a small model's probe session stays open through the measurement pass: ORT's copy of it too
+  const probeKept = input.modelBytes <= PROBE_KEPT_OPEN_MAX_BYTES ? input.modelBytes : 0;
+  return { bytes: BASE_BYTES + input.modelBytes * MODEL_COPIES + probeKept + activationBytes + twinBytes, largestTwin, activationBytes, batch };
 }
