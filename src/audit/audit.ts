@@ -28,6 +28,7 @@ import {
   PartialScore,
   PreprocessingCandidate,
   preprocessingFlags,
+  PROBE_KEPT_OPEN_MAX_BYTES,
   ScoreMore,
   scoreAutoPresets,
   scoredSoFar,
@@ -114,6 +115,11 @@ async function readSubject(bytes: Uint8Array, options: AuditOptions, env: AuditE
   return { bytes, model, summary, layout, ops, unsupported, dataset, samples, batch, loadSeconds: seconds(started) };
 }
 
+/** The audit's images in its batches, preprocessed as each step asks. */
+function batcherFor(subject: AuditSubject): InputBatcher {
+  return new InputBatcher(subject.dataset, subject.batch, subject.layout, subject.summary.input.fixedBatch !== null);
+}
+
 interface Probed {
   geometries: Map<string, Geometry>;
   pre: Preprocessing;
@@ -127,15 +133,6 @@ interface Probed {
   probeSeconds: number;
 }
 
-/**
- * Largest model whose probe session stays open through the measurement pass for the check of a
- * given preprocessing. A bigger one is closed and opened again after it: its weights would
- * otherwise be held twice while the measurement pass peaks (about 200 MiB more for a
- * WideResNet-28-10, which then failed under a 2 GiB RLIMIT_DATA it had fitted in), and opening
- * it again costs well under a second (0.4 to 0.8 s for that model).
- */
-export const PROBE_KEPT_OPEN_MAX_BYTES = 32 * 2 ** 20;
-
 /** Step 2: one CPU session of the model with the strided ops exposed: their shapes, then the preprocessing. */
 async function probeModel(subject: AuditSubject, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<Probed> {
   progress({ phase: 'probing', fraction: 0.02, message: 'probing shapes' });
@@ -143,7 +140,7 @@ async function probeModel(subject: AuditSubject, options: AuditOptions, progress
   const probe = await openProbe(subject.model);
   let keep = false;
   try {
-    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, subject.summary.input.fixedBatch !== null);
+    const input = batcherFor(subject);
     const geometries = await probeGeometry(probe.session, probe.ops, subject.summary, input, PRESET_FOR_PROBE);
     const choice = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
     keep = choice.given !== null && subject.bytes.length <= PROBE_KEPT_OPEN_MAX_BYTES;
@@ -178,7 +175,7 @@ async function measureAliasing(subject: AuditSubject, probed: Probed, options: A
   const correctFirst = { check: 0, candidate: 0 };
   const sums = plan.measured.map(() => emptySums());
   const twinStats = plan.measured.map(() => ({ maxAbsError: 0, maxAbsOutput: 0, images: 0 }));
-  const input = new InputBatcher(dataset, batch, subject.layout, summary.input.fixedBatch !== null);
+  const input = batcherFor(subject);
   try {
     const logitsName = summary.outputs[0];
     const fetches = [logitsName, ...plan.measured.flatMap((m) => (m.outputs ? [m.outputs.sums, m.outputs.twinError, m.outputs.outputMaxAbs] : []))];
@@ -481,7 +478,7 @@ async function checkPreprocessing(subject: AuditSubject, probed: Probed, measure
   const { summary } = subject;
   const session = probed.checkSession ?? (await openProbe(subject.model)).session;
   try {
-    const input = new InputBatcher(subject.dataset, subject.batch, subject.layout, summary.input.fixedBatch !== null);
+    const input = batcherFor(subject);
     const candidates = await checkGivenPreprocessing(
       { names: scored.map((p) => p.name), given, chosenBy, samples: subject.samples, correctFirst: measured.correctFirst },
       scorer(session, summary, input, scored),

@@ -142,6 +142,16 @@ export async function scoreAutoPresets(names: readonly string[], n: number, more
   }
 }
 
+/**
+ * Largest model whose probe session stays open through the measurement pass for the check of a
+ * given preprocessing. A bigger one is closed and opened again after it: kept open, its weights
+ * are held twice while the measurement pass peaks (the WideResNet-28-10 audit's peak RSS rose
+ * from 1.99 to 2.2 GB), and opening it again costs well under a second (0.4 to 0.8 s for that
+ * model). Here rather than in the audit, so that the worker's memory estimate reads it without
+ * loading the runtime.
+ */
+export const PROBE_KEPT_OPEN_MAX_BYTES = 32 * 2 ** 20;
+
 /** A given preprocessing (slot `given` of `names`) and its own correct answers from the measurement pass. */
 export interface GivenPreprocessing {
   names: readonly string[];

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
-import { PROBE_KEPT_OPEN_MAX_BYTES, runAudit } from '../../src/audit/audit.js';
+import { runAudit } from '../../src/audit/audit.js';
 import { DEFAULT_AUDIT_OPTIONS } from '../../src/audit/options.js';
 import {
   autoPreset,
@@ -21,6 +21,7 @@ import {
   PartialScore,
   PreprocessingCandidate,
   preprocessingFlags,
+  PROBE_KEPT_OPEN_MAX_BYTES,
   ScoreMore,
   scoreAutoPresets,
   scoredSoFar,

@@ -5,7 +5,7 @@
  * RLIMIT_DATA (below): the estimate errs high (by 20-30% on the models measured), so that what
  * it refuses could not have fitted.
  */
-import { PROBE_KEPT_OPEN_MAX_BYTES } from '../../audit/audit.js';
+import { PROBE_KEPT_OPEN_MAX_BYTES } from '../../audit/preprocessingChoice.js';
 
 /** A strided op as the probe saw it, per image: [C, H, W] in and out. */
 export interface ProbedOp {
