@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { applyConfigText, defaultConfig } from '../../src/service/config.js';
 import { DB_FILE } from '../../src/service/server.js';
 import { estimateAuditMemory } from '../../src/service/worker/memoryEstimate.js';
+import { endedFailure } from '../../src/service/worker/runner.js';
 import { workerEnv, workerSeal, WorkerSealError } from '../../src/service/worker/seal.js';
 import { bundledModel, STANDARD } from '../helpers/models.js';
 import { pollJob, problemOf, startTestService, TEST_MODE, TestService, upload } from './helpers.js';
@@ -212,6 +213,15 @@ describe('worker settings and estimate', () => {
     assert.deepEqual(audit, { PATH: '/usr/bin', HOME: '/tmp/w', TMPDIR: '/tmp/w', ALIAS_AUDIT_CACHE: '/home/srv/.cache/alias-audit' });
     const probe = workerEnv('probe', null, env);
     assert.deepEqual(probe, { PATH: '/usr/bin', HOME: '/home/srv', HTTPS_PROXY: 'http://proxy:3128', ALIAS_AUDIT_CACHE: '/home/srv/.cache/alias-audit' });
+  });
+
+  test("a worker that could not start a thread under the limit ran out of memory; without a limit it crashed", () => {
+    // The output of a WideResNet-28-10 audit's worker that aborted just past a 1.5 GiB limit.
+    const tail = "terminate called after throwing an instance of 'std::system_error'\n  what():  Resource temporarily unavailable\n";
+    const quiet = (): void => undefined;
+    assert.equal(endedFailure(null, 'SIGABRT', tail, 1536 * MIB, quiet).code, 'MEMORY_LIMIT');
+    assert.equal(endedFailure(null, 'SIGABRT', tail, 0, quiet).code, 'AUDIT_CRASHED');
+    assert.equal(endedFailure(null, 'SIGSEGV', 'Segmentation fault', 1536 * MIB, quiet).code, 'AUDIT_CRASHED');
   });
 
   test('the estimate grows with the batch and with a twin s*s times its output', () => {

@@ -9,16 +9,14 @@ import { closeSync, readFileSync } from 'node:fs';
 import { AuditProgress, runAudit } from '../../audit/audit.js';
 import type { AuditOptions } from '../../audit/options.js';
 import { Cifar10Set, DataIntegrityError, loadCifar10Test, parseCifar10Records, verifyCifar10Test } from '../../data/cifar10.js';
-import { resolveLayout } from '../../data/preprocess.js';
 import { decodeModel, encodeModel } from '../../onnx/codec.js';
-import { cloneModel, Graph, type Model } from '../../onnx/ir.js';
-import { checkSpatialSize, findDownsamplingOps, summarizeModel } from '../../onnx/inspect.js';
-import { exposeForShapeProbe } from '../../onnx/surgery.js';
+import { Graph, type Model } from '../../onnx/ir.js';
 import { DataType } from '../../onnx/schema.js';
 import { ModelSession } from '../../runtime/session.js';
-import { estimateAuditMemory, ProbedOp } from './memoryEstimate.js';
+import { estimateAuditMemory, MemoryEstimateInput } from './memoryEstimate.js';
+import { probeAuditMemory } from './memoryProbe.js';
 import { ProbeResult, toWireError, WireError, WorkerMessage, WorkerRequest } from './protocol.js';
-import { formatMemory, memoryLimitFailure, OUT_OF_MEMORY } from './seal.js';
+import { formatMemory, memoryLimitFailure, ranOutOfMemory } from './seal.js';
 
 /** Progress goes out at most this often (a phase change always goes out). */
 const PROGRESS_INTERVAL_MS = 100;
@@ -66,50 +64,25 @@ class MemoryEstimateError extends Error {
 }
 
 /**
- * Runs the model once on one blank image with every value exposed, to read the size of each
- * activation and each strided op's shapes, and refuses the audit when its estimate exceeds the
- * limit. Any other trouble is left to the audit itself, which reports it as it always does.
+ * Refuses the audit when its memory estimate, from a one-image probe run (probeAuditMemory),
+ * exceeds the limit. Any other trouble is left to the audit itself, which reports it as it
+ * always does.
  */
 async function preflight(bytes: Uint8Array, decoded: Model, options: AuditOptions, samples: number, limitBytes: number): Promise<void> {
-  const probed: ProbedOp[] = [];
-  let batch: number;
-  let activationBytes = 0;
+  let input: MemoryEstimateInput;
   try {
-    const model = cloneModel(decoded);
-    const summary = summarizeModel(model);
-    const layout = resolveLayout(options.layout, summary.input.shape);
-    checkSpatialSize(summary, layout);
-    const { ops } = findDownsamplingOps(model);
-    batch = summary.input.fixedBatch ?? Math.min(options.batch, samples);
-    exposeForShapeProbe(model, ops);
-    const g = model.graph;
-    // Every value a node computes, untyped (ORT infers the type); weights are not activations.
-    const values = g.nodes.filter((n) => n.opType !== 'Constant').flatMap((n) => n.outputs).filter((name) => name !== '');
-    for (const name of values) if (!g.outputs.some((o) => o.name === name)) g.outputs.push({ name });
-    const session = await ModelSession.open(encodeModel(model), { ep: 'cpu' });
-    try {
-      const n = summary.input.fixedBatch ?? 1;
-      const dims = layout === 'NCHW' ? [n, 3, 32, 32] : [n, 32, 32, 3];
-      const sizes = await session.sizes({ [summary.input.name]: { data: new Float32Array(n * 3072), dims } }, g.outputs.map((o) => o.name));
-      for (const { bytes: b } of Object.values(sizes)) activationBytes += b / n;
-      for (const op of ops) {
-        const inDims = sizes[op.input].dims;
-        const outDims = sizes[op.output].dims;
-        if (inDims.length !== 4 || outDims.length !== 4) continue;
-        probed.push({ node: op.node.name || op.output, inputShape: inDims.slice(1), outputShape: outDims.slice(1), strides: op.strides, kernel: op.kernel });
-      }
-    } finally {
-      await session.release();
-    }
+    input = await probeAuditMemory(bytes.length, decoded, options, samples);
   } catch (err) {
-    if (OUT_OF_MEMORY.test((err as Error).message)) throw err;
+    if (ranOutOfMemory((err as Error).message)) throw err;
     return;
   }
-  const estimate = estimateAuditMemory({ modelBytes: bytes.length, batch, activationBytesPerImage: activationBytes, ops: probed });
+  const estimate = estimateAuditMemory(input);
   if (estimate.bytes <= limitBytes) return;
+  // 1.9 GiB against a limit of 1.9 GiB would not say which is larger
+  const [need, limit] = formatMemory(estimate.bytes) === formatMemory(limitBytes) ? [`${Math.ceil(estimate.bytes / 2 ** 20)} MiB`, `${Math.floor(limitBytes / 2 ** 20)} MiB`] : [formatMemory(estimate.bytes), formatMemory(limitBytes)];
   const twin = estimate.largestTwin ? `, the largest stride-1 twin (of "${estimate.largestTwin.node}") ${formatMemory(estimate.largestTwin.bytes)}` : '';
   throw new MemoryEstimateError(
-    `the audit would need about ${formatMemory(estimate.bytes)} (batch ${estimate.batch}: activations ${formatMemory(estimate.activationBytes)}${twin}), more than a worker may use (${formatMemory(limitBytes)}); ` +
+    `the audit would need about ${need} (batch ${estimate.batch}: activations ${formatMemory(estimate.activationBytes)}${twin}), more than a worker may use (${limit}); ` +
       'use a smaller batch, or a server with a larger --worker-memory',
   );
 }
@@ -200,7 +173,7 @@ process.on('disconnect', () => process.exit(0));
 /** An error's wire form; a failed allocation under the limit, however a layer wrapped it, is the limit's problem. */
 function failureOf(req: WorkerRequest, err: unknown): WireError {
   const limit = req.type === 'probe' ? 0 : req.memory.limitBytes;
-  if (limit > 0 && !(err instanceof MemoryEstimateError) && err instanceof Error && OUT_OF_MEMORY.test(err.message)) return memoryLimitFailure(limit);
+  if (limit > 0 && !(err instanceof MemoryEstimateError) && err instanceof Error && ranOutOfMemory(err.message)) return memoryLimitFailure(limit);
   return toWireError(err);
 }
 

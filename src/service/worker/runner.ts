@@ -11,7 +11,7 @@ import type { AuditOptions } from '../../audit/options.js';
 import type { AuditReport } from '../../audit/report.js';
 import { forkEntry } from './entry.js';
 import { ProbeResult, WireError, WorkerMessage, WorkerRequest } from './protocol.js';
-import { limitedLaunch, makeWorkerHome, memoryLimitFailure, OUT_OF_MEMORY, samplesFile, WorkerSeal, workerEnv } from './seal.js';
+import { limitedLaunch, makeWorkerHome, memoryLimitFailure, ranOutOfMemory, samplesFile, WorkerSeal, workerEnv } from './seal.js';
 
 /** The worker ended without an answer, or with an error; `failure.code` classifies it. */
 export class WorkerFailure extends Error {
@@ -89,7 +89,7 @@ export function endedFailure(code: number | null, signal: NodeJS.Signals | null,
   // Past RLIMIT_DATA, V8 aborts (SIGABRT) and ORT throws bad_alloc; an outside OOM killer sends SIGKILL.
   // A start under too small a limit aborts before it can say why.
   const silentAbort = signal === 'SIGABRT' && stderrTail.trim() === '';
-  if (memoryBytes > 0 && (OUT_OF_MEMORY.test(stderrTail) || signal === 'SIGKILL' || silentAbort)) return memoryLimitFailure(memoryBytes);
+  if (memoryBytes > 0 && (ranOutOfMemory(stderrTail) || signal === 'SIGKILL' || silentAbort)) return memoryLimitFailure(memoryBytes);
   return { name: 'WorkerCrash', code: 'AUDIT_CRASHED', message: `the audit worker ${how} before answering (the model may crash ONNX Runtime)` };
 }
 

@@ -141,7 +141,18 @@ export function formatMemory(bytes: number): string {
 }
 
 /** Output of a worker that ran out of memory: V8's fatal OOM, ORT's failed allocations, glibc's. */
-export const OUT_OF_MEMORY = /out of memory|allocation failed|failed to allocate|bad_alloc|cannot allocate memory|array buffer allocation failed/i;
+const OUT_OF_MEMORY = /out of memory|allocation failed|failed to allocate|bad_alloc|cannot allocate memory|array buffer allocation failed/i;
+/**
+ * A thread that could not start. Under RLIMIT_DATA its stack is what could not be mapped, and
+ * glibc reports that as EAGAIN: a WideResNet-28-10 audit just past a 1.5 GiB limit aborted with
+ * "std::system_error ... Resource temporarily unavailable" from ONNX Runtime's thread pool.
+ */
+const THREAD_NOT_STARTED = /system_error[\s\S]{0,200}resource temporarily unavailable/i;
+
+/** Whether an error message or a worker's last output says memory ran out (under a limit, the limit). */
+export function ranOutOfMemory(output: string): boolean {
+  return OUT_OF_MEMORY.test(output) || THREAD_NOT_STARTED.test(output);
+}
 
 /** The problem of a worker that ran past its memory limit, however it died. */
 export function memoryLimitFailure(limitBytes: number): WireError {
