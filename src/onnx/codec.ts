@@ -414,11 +414,16 @@ export function encodeModel(model: Model): Uint8Array {
   for (const o of model.opsetImports) {
     w.bytes(ModelField.opsetImport, o.source ?? new ProtoWriter().string(OpsetField.domain, o.domain).int64(OpsetField.version, o.version).finish());
   }
-  w.bytes(ModelField.graph, encodeGraph(model.graph));
+  w.bytes(ModelField.graph, graphWriter(model.graph));
   return w.finish();
 }
 
 export function encodeGraph(g: Graph): Uint8Array {
+  return graphWriter(g).finish();
+}
+
+/** A graph's encoding, its weights still by reference: its parent copies them once. */
+function graphWriter(g: Graph): ProtoWriter {
   const w = new ProtoWriter();
   for (const n of g.nodes) w.bytes(GraphField.node, encodeNode(n));
   w.string(GraphField.name, g.name);
@@ -427,7 +432,7 @@ export function encodeGraph(g: Graph): Uint8Array {
   for (const v of g.outputs) w.bytes(GraphField.output, encodeValueInfo(v));
   for (const v of g.valueInfo) w.bytes(GraphField.valueInfo, encodeValueInfo(v));
   for (const raw of g.unknownFields) w.raw(raw);
-  return w.finish();
+  return w;
 }
 
 function encodeNode(n: Node): Uint8Array {
@@ -450,14 +455,14 @@ function encodeAttribute(a: Attribute): Uint8Array {
   if (a.i !== undefined) w.int64(AttributeField.i, a.i);
   if (a.s !== undefined) w.bytes(AttributeField.s, a.s);
   if (a.t) w.bytes(AttributeField.t, encodeTensor(a.t));
-  if (a.g) w.bytes(AttributeField.g, encodeGraph(a.g));
+  if (a.g) w.bytes(AttributeField.g, graphWriter(a.g));
   if (a.floats) w.packedFloats(AttributeField.floats, a.floats);
   if (a.ints) w.packedInt64s(AttributeField.ints, a.ints);
-  for (const g of a.graphs ?? []) w.bytes(AttributeField.graphs, encodeGraph(g));
+  for (const g of a.graphs ?? []) w.bytes(AttributeField.graphs, graphWriter(g));
   return w.finish();
 }
 
-function encodeTensor(t: Constant): Uint8Array {
+function encodeTensor(t: Constant): Uint8Array | ProtoWriter {
   if (t.source) return t.source;
   const w = new ProtoWriter().packedInt64s(TensorField.dims, t.dims).int64(TensorField.dataType, t.dataType);
   w.string(TensorField.name, t.name);
@@ -470,7 +475,7 @@ function encodeTensor(t: Constant): Uint8Array {
     for (let i = 0; i < values.length; i++) raw[i] = BigInt(Math.trunc(values[i]));
     w.bytes(TensorField.rawData, new Uint8Array(raw.buffer));
   } else throw new Error(`cannot encode tensor ${t.name} of data type ${t.dataType}`);
-  return w.finish();
+  return w;
 }
 
 function encodeValueInfo(v: ValueInfo): Uint8Array {

@@ -140,10 +140,28 @@ export function fixed32Float(f: WireField): number {
   return new DataView(f.bytes.buffer, f.bytes.byteOffset, 4).getFloat32(0, true);
 }
 
-/** Growable output buffer with protobuf encoders. */
+/** Payloads at least this long are kept by reference until finish() (weights, nested graphs). */
+const BY_REFERENCE_MIN = 64 * 1024;
+
+/**
+ * Growable output buffer with protobuf encoders. Small fields are written into a buffer that
+ * doubles as it fills; large payloads and nested writers are kept by reference, and finish()
+ * copies everything once into a buffer of the exact size. A model's weights are so copied once
+ * on their way to ONNX Runtime: writing them into doubling buffers, and each message's buffer
+ * into its parent's, took 0.5 to 1.7 s and about 3.5 times the weights' size for a
+ * WideResNet-28-10 (146 MB).
+ */
 export class ProtoWriter {
+  /** Finished pieces, in order, before `buf`: sealed small buffers and payloads kept by reference. */
+  private pieces: Uint8Array[] = [];
+  private piecesLength = 0;
   private buf = new Uint8Array(256);
   private len = 0;
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.piecesLength + this.len;
+  }
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -152,6 +170,17 @@ export class ProtoWriter {
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));
     this.buf = next;
+  }
+
+  private keep(piece: Uint8Array): void {
+    if (this.len > 0) {
+      this.pieces.push(this.buf.subarray(0, this.len));
+      this.piecesLength += this.len;
+      this.buf = new Uint8Array(256);
+      this.len = 0;
+    }
+    this.pieces.push(piece);
+    this.piecesLength += piece.length;
   }
 
   private varint(value: number): void {
@@ -202,9 +231,13 @@ export class ProtoWriter {
     return this;
   }
 
-  bytes(field: number, payload: Uint8Array): this {
+  /** A length-delimited field: raw bytes, or a nested message still being written (taken as it is now). */
+  bytes(field: number, payload: Uint8Array | ProtoWriter): this {
     this.tag(field, WIRE_LEN).varint(payload.length);
-    this.raw(payload);
+    if (payload instanceof ProtoWriter) {
+      for (const piece of payload.pieces) this.raw(piece);
+      this.raw(payload.buf.subarray(0, payload.len));
+    } else this.raw(payload);
     return this;
   }
 
@@ -233,15 +266,27 @@ export class ProtoWriter {
     return this.bytes(field, payload);
   }
 
-  /** Appends already-encoded bytes (a preserved field, or a message's payload). */
+  /** Appends already-encoded bytes (a preserved field, or a message's payload); a large one by reference. */
   raw(payload: Uint8Array): this {
+    if (payload.length >= BY_REFERENCE_MIN) {
+      this.keep(payload);
+      return this;
+    }
     this.reserve(payload.length);
     this.buf.set(payload, this.len);
     this.len += payload.length;
     return this;
   }
 
+  /** The encoding: a view of the buffer when nothing was kept by reference, else one exact copy of every piece. */
   finish(): Uint8Array {
-    return this.buf.subarray(0, this.len);
+    if (this.pieces.length === 0) return this.buf.subarray(0, this.len);
+    const out = new Uint8Array(this.length);
+    let at = 0;
+    for (const piece of [...this.pieces, this.buf.subarray(0, this.len)]) {
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
   }
 }

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { decodeModel, encodeModel, tensorFloats, tensorInt64s } from '../../src/onnx/codec.js';
-import { attr, Attribute, Graph, Model, Node } from '../../src/onnx/ir.js';
+import { attr, Attribute, Constant, Graph, Model, Node } from '../../src/onnx/ir.js';
+import { ProtoWriter } from '../../src/onnx/protobuf.js';
 import { AttributeType, DataType } from '../../src/onnx/schema.js';
 import { ModelSession } from '../../src/runtime/session.js';
 import {
@@ -17,6 +18,7 @@ import {
   concatBytes,
   encodeBuiltModel,
   indexOfBytes,
+  lenField,
   listFields,
   randomFloats,
   repeatedInt64s,
@@ -458,5 +460,54 @@ describe('ModelProto header fields', () => {
       assert.equal(new TextDecoder().decode(submessage(out, field)), s);
     }
     assert.ok(indexOfBytes(out, props) >= 0, 'metadata_props entry kept');
+  });
+});
+
+describe('the protobuf writer keeps large payloads by reference and copies them once', () => {
+  test('small and large fields, nested writers two deep: the bytes of a plain encoder, in one exact buffer', () => {
+    const big = new Uint8Array(200_000).map((_, i) => (i * 31) % 251);
+    const big2 = new Uint8Array(70_000).map((_, i) => (i * 7) % 13);
+    const small = Uint8Array.from([1, 2, 3]);
+    const innermost = new ProtoWriter().int64(1, 300).bytes(2, big2);
+    const inner = new ProtoWriter().int64(1, 5).bytes(2, big).bytes(3, innermost).bytes(4, small);
+    const out = new ProtoWriter().int64(1, 7).bytes(3, inner).bytes(4, small).bytes(5, big2).int64(6, 2 ** 40).finish();
+    const expected = concatBytes(
+      varintField(1, 7),
+      lenField(3, concatBytes(varintField(1, 5), lenField(2, big), lenField(3, concatBytes(varintField(1, 300), lenField(2, big2))), lenField(4, small))),
+      lenField(4, small),
+      lenField(5, big2),
+      varintField(6, 2 ** 40),
+    );
+    assert.deepEqual(out, expected);
+    assert.equal(out.byteOffset, 0);
+    assert.equal(out.buffer.byteLength, out.length, 'one buffer of the exact size');
+  });
+
+  test('a model with a large built initializer and a large weight in an If branch survives encode -> decode', () => {
+    const weights = randomFloats(50_000, 3);
+    const bias = randomFloats(50_000, 4);
+    const scale = randomFloats(50_000, 6);
+    // an initializer, a Constant node's tensor attribute, and a Constant inside an If branch
+    const initializers = new Map<string, Constant>([['w', { kind: 'constant', name: 'w', dataType: DataType.FLOAT, dims: [1, 50_000], external: false, values: weights }]]);
+    const g = new Graph({ name: 'large', inputs: [{ name: 'x', elemType: DataType.FLOAT, shape: [1, 50_000] }, { name: 'c', elemType: DataType.BOOL, shape: [] }], initializers });
+    const w = g.op('Mul', ['w', g.constantFloat('scale', [1, 50_000], scale)]);
+    const branch = (name: string, values: Float32Array | null): Graph => {
+      const b = new Graph({ name });
+      b.addOutput(values ? b.op('Add', ['x', b.constantFloat(`${name}_bias`, [1, 50_000], values)]) : b.op('Identity', ['x']));
+      return b;
+    };
+    const branches: Attribute[] = [
+      { name: 'then_branch', type: AttributeType.GRAPH, g: branch('then', bias) },
+      { name: 'else_branch', type: AttributeType.GRAPH, g: branch('else', null) },
+    ];
+    g.addOutput(g.op('Mul', [g.op('If', ['c'], branches), w]));
+    const bytes = encodeModel({ irVersion: 8, opsetImports: [{ domain: '', version: 13 }], graph: g, producerName: 'test', otherFields: [] });
+    assert.equal(bytes.buffer.byteLength, bytes.length, 'one buffer of the exact size');
+    const decoded = decodeModel(bytes);
+    const constantOf = (graph: Graph): Constant => graph.nodes.find((n) => n.opType === 'Constant')!.attr('value')!.t!;
+    assert.deepEqual(tensorFloats(decoded.graph.initializers.get('w')!), weights);
+    assert.deepEqual(tensorFloats(constantOf(decoded.graph)), scale);
+    assert.deepEqual(tensorFloats(constantOf(decoded.graph.nodes.find((n) => n.opType === 'If')!.attr('then_branch')!.g!)), bias);
+    assert.deepEqual(encodeModel(decoded), bytes);
   });
 });
