@@ -50,6 +50,8 @@ export interface AuditEnvironment {
   onProgress?: (p: AuditProgress) => void;
   /** The model already decoded from these bytes (by a caller's own check); the audit does not edit it. */
   model?: Model;
+  /** Overrides {@link PROBE_KEPT_OPEN_MAX_BYTES}, so that a test reaches the reopened probe session with a small model. */
+  probeKeptOpenMaxBytes?: number;
 }
 
 /** Relative tolerance of the twin invariant: float32 rounding of differently ordered sums. */
@@ -61,7 +63,7 @@ export async function runAudit(modelBytes: Uint8Array, options: AuditOptions, en
   const progress = env.onProgress ?? (() => {});
   startProviderProbe(options.ep);
   const subject = await readSubject(modelBytes, options, env, progress);
-  const probed = await probeModel(subject, options, progress);
+  const probed = await probeModel(subject, options, env.probeKeptOpenMaxBytes ?? PROBE_KEPT_OPEN_MAX_BYTES, progress);
   let measured: Measured;
   let checked: CheckedPreprocessing;
   try {
@@ -134,7 +136,7 @@ interface Probed {
 }
 
 /** Step 2: one CPU session of the model with the strided ops exposed: their shapes, then the preprocessing. */
-async function probeModel(subject: AuditSubject, options: AuditOptions, progress: (p: AuditProgress) => void): Promise<Probed> {
+async function probeModel(subject: AuditSubject, options: AuditOptions, keptOpenMaxBytes: number, progress: (p: AuditProgress) => void): Promise<Probed> {
   progress({ phase: 'probing', fraction: 0.02, message: 'probing shapes' });
   const started = performance.now();
   const probe = await openProbe(subject.model);
@@ -143,7 +145,7 @@ async function probeModel(subject: AuditSubject, options: AuditOptions, progress
     const input = batcherFor(subject);
     const geometries = await probeGeometry(probe.session, probe.ops, subject.summary, input, PRESET_FOR_PROBE);
     const choice = await choosePreprocessing(probe.session, subject.summary, options, input, subject.samples, progress);
-    keep = choice.given !== null && subject.bytes.length <= PROBE_KEPT_OPEN_MAX_BYTES;
+    keep = choice.given !== null && subject.bytes.length <= keptOpenMaxBytes;
     return { geometries, pre: choice.pre, choice, checkSession: keep ? probe.session : null, probeSeconds: seconds(started) };
   } finally {
     if (!keep) await probe.session.release();

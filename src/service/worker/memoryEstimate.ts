@@ -2,9 +2,10 @@
  * How much memory an audit will need, from what a one-image probe run measured: each strided
  * op's stride-1 twin holds a map `s_h*s_w` times its output per image, and a batch holds the
  * model's values alive at once for each of its images. Pure arithmetic; the constants were
- * measured under RLIMIT_DATA (below). The estimate errs high, by 10-30% on the models measured,
+ * measured under RLIMIT_DATA (below). The estimate errs high, by 15-35% on the models measured,
  * so that an audit it lets through does not meet the limit half-way; erring by more would
- * refuse audits that fit (it once asked 4.3 GiB for a WideResNet audit that needed 1.6).
+ * refuse audits that fit (summing every value, it once asked 4.3 GiB for a WideResNet audit
+ * that needed 1.6).
  */
 import { PROBE_KEPT_OPEN_MAX_BYTES } from '../../audit/preprocessingChoice.js';
 
@@ -78,19 +79,23 @@ const MIB = 2 ** 20;
 export const BASE_BYTES = 224 * MIB;
 /**
  * Memory per byte of model, whatever the batch: the upload's bytes, the preflight's and the
- * audit's sessions one after another (ORT's copy of the weights and its packed convolution
- * weights each), the graphs' encodings, and what the allocator keeps of them. Measured under
- * RLIMIT_DATA on a 139 MiB WideResNet-28-10 (service worker, 2026-12-03): an audit at batch 1
- * needed 1.29 to 1.34 GiB, about 8.2 model sizes above the base.
+ * audit's sessions (ORT's copy of the weights and its packed convolution weights each), the
+ * graphs' encodings, and what the allocator keeps of them. Measured under RLIMIT_DATA on a
+ * 139 MiB WideResNet-28-10 (service worker, warm, two audits in a row; 2026-12-03): at batch 1
+ * an audit needed 1.29 to 1.34 GiB when each encoding still grew by doubling, 1.0 to 1.06 GiB
+ * after, and 1.2 to 1.3 GiB with the probe session kept open (counted below), against 1.6 GiB
+ * estimated. Erring high here is deliberate: a warm worker's second audit needs up to 0.1 GiB
+ * more than its first, and which allocation fails near the limit varies from run to run.
  */
 const MODEL_COPIES = 9;
 /**
  * Per image: the largest twin and the other twins (the runtime frees a twin's tensors after
  * their last use, so the largest dominates), and the model's values alive at once. Measured
  * under RLIMIT_DATA (service worker): the WideResNet-28-10 needed about 5 MiB more per image
- * from batch 1 to 64 (1.63 GiB at 64); this gives 7.9 (values 1.9 MiB alive at once, twins 2x1.25 +
- * 2x0.63 MiB). The bundled preact_resnet_standard needed about 0.9 MiB (272 MiB at batch 100,
- * 640 at 500); this gives 1.2, with its probe session (below).
+ * from batch 1 to 64 (1.6 GiB at 64 with its probe session reopened, 1.9 to 2.0 GiB kept open,
+ * estimated 2.4); this gives 7.9 (values 1.9 MiB alive at once, twins 2x1.25 + 2x0.63 MiB) plus
+ * 4.7 for the kept probe session. The bundled preact_resnet_standard needed about 0.9 MiB
+ * (272 MiB at batch 100, 640 at 500); this gives 1.2, with its probe session.
  */
 const LARGEST_TWIN_COPIES = 3;
 const OTHER_TWIN_COPIES = 0.5;
