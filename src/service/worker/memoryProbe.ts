@@ -27,7 +27,12 @@ export async function probeAuditMemory(modelBytes: number, decoded: Model, optio
   exposeForShapeProbe(model, ops);
   // Every value a node computes, untyped (ORT infers the type); weights are not activations.
   const values = g.nodes.filter((n) => n.opType !== 'Constant').flatMap((n) => n.outputs).filter((name) => name !== '');
-  for (const name of values) if (!g.outputs.some((o) => o.name === name)) g.outputs.push({ name });
+  const exposed = new Set(g.outputs.map((o) => o.name));
+  for (const name of values) {
+    if (exposed.has(name)) continue;
+    exposed.add(name);
+    g.outputs.push({ name });
+  }
   const session = await ModelSession.open(encodeModel(model), { ep: 'cpu' });
   try {
     const n = summary.input.fixedBatch ?? 1;
